@@ -1,0 +1,310 @@
+//! `AUTHGATE_*` settings, parsed once at start into typed values.
+//!
+//! Sources, weakest first: built-in defaults, an optional TOML file named by
+//! `AUTHGATE_CONFIG` (keys are the variable names without the prefix, in any
+//! case: `bind = "0.0.0.0:8000"`), then the environment. Every bad value fails
+//! with one line that names the variable.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::crypto::hashers::HasherKind;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: String,
+    pub reason: String,
+}
+
+/// A rate such as `10/min`: `count` requests per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub period: Duration,
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || format!("invalid rate {s:?} (expected e.g. 10/min, 1000/day)");
+        let (count, unit) = s.trim().split_once('/').ok_or_else(err)?;
+        let count: u32 = count.trim().parse().map_err(|_| err())?;
+        // DRF reads only the first letter of the unit (`10/minute` == `10/m`).
+        let period = match unit.trim().chars().next() {
+            Some('s') => 1,
+            Some('m') => 60,
+            Some('h') => 3600,
+            Some('d') => 86400,
+            _ => return Err(err()),
+        };
+        if count == 0 {
+            return Err(err());
+        }
+        Ok(Rate { count, period: Duration::from_secs(period) })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A secret that never shows up in `Debug` output.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub secret_key: Option<Secret>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub refresh_reuse_grace: Duration,
+    pub password_min_length: usize,
+    pub password_hasher: HasherKind,
+    pub smtp_url: Option<Secret>,
+    pub email_from: String,
+    pub sms_webhook_url: Option<String>,
+    pub reset_url: String,
+    pub expose_otp: bool,
+    pub throttle_enabled: bool,
+    pub throttle_burst: Rate,
+    pub throttle_sustained: Rate,
+    pub trusted_proxies: Vec<IpNet>,
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            database_url: "sqlite://authgate.db".into(),
+            redis_url: None,
+            secret_key: None,
+            access_token_ttl: Duration::from_secs(5 * 60),
+            refresh_token_ttl: Duration::from_secs(24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
+            password_min_length: 8,
+            password_hasher: HasherKind::Argon2,
+            smtp_url: None,
+            email_from: "no-reply@localhost".into(),
+            sms_webhook_url: None,
+            reset_url: "http://localhost:3000/reset-password?uid={uid}&token={token}".into(),
+            expose_otp: false,
+            throttle_enabled: true,
+            throttle_burst: Rate { count: 10, period: Duration::from_secs(60) },
+            throttle_sustained: Rate { count: 1000, period: Duration::from_secs(86400) },
+            trusted_proxies: Vec::new(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the TOML file named by `AUTHGATE_CONFIG` (if any), then the
+    /// process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("AUTHGATE_"))
+            .collect();
+        let mut vars = match env.get("AUTHGATE_CONFIG") {
+            Some(path) => read_toml(path)?,
+            None => HashMap::new(),
+        };
+        vars.extend(env);
+        Config::from_vars(&vars)
+    }
+
+    /// Builds a config from `AUTHGATE_*` names and raw values.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        let get = |name: &'static str| lookup(vars, name);
+        if let Some((n, v)) = get("AUTHGATE_BIND") {
+            c.bind = v.parse().map_err(|_| bad(n, format!("invalid address {v:?} (expected host:port, e.g. 127.0.0.1:8000)")))?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_DATABASE_URL") {
+            if !(v.starts_with("sqlite:")) {
+                return Err(bad(n, format!("unsupported database URL {v:?} (expected sqlite://PATH)")));
+            }
+            c.database_url = v.into();
+        }
+        c.redis_url = get("AUTHGATE_REDIS_URL").map(|(_, v)| v.to_string());
+        if let Some((n, v)) = get("AUTHGATE_SECRET_KEY") {
+            if v.len() < 32 {
+                return Err(bad(n, "too short: use at least 32 characters".into()));
+            }
+            c.secret_key = Some(Secret(v.into()));
+        }
+        if let Some((n, v)) = get("AUTHGATE_ACCESS_TOKEN_TTL") {
+            c.access_token_ttl = positive(n, duration(n, v)?)?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_REFRESH_TOKEN_TTL") {
+            c.refresh_token_ttl = positive(n, duration(n, v)?)?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_REFRESH_REUSE_GRACE") {
+            c.refresh_reuse_grace = duration(n, v)?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_PASSWORD_MIN_LENGTH") {
+            c.password_min_length = v
+                .parse()
+                .ok()
+                .filter(|n: &usize| (1..=4096).contains(n))
+                .ok_or_else(|| bad(n, format!("invalid length {v:?} (expected 1 to 4096)")))?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_PASSWORD_HASHER") {
+            c.password_hasher = v.parse().map_err(|e| bad(n, e))?;
+        }
+        c.smtp_url = get("AUTHGATE_SMTP_URL").map(|(_, v)| Secret(v.into()));
+        if let Some((_, v)) = get("AUTHGATE_EMAIL_FROM") {
+            c.email_from = v.into();
+        }
+        c.sms_webhook_url = get("AUTHGATE_SMS_WEBHOOK_URL").map(|(_, v)| v.to_string());
+        if let Some((_, v)) = get("AUTHGATE_RESET_URL") {
+            c.reset_url = v.into();
+        }
+        if let Some((n, v)) = get("AUTHGATE_EXPOSE_OTP") {
+            c.expose_otp = boolean(n, v)?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_THROTTLE_ENABLED") {
+            c.throttle_enabled = boolean(n, v)?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_THROTTLE_BURST") {
+            c.throttle_burst = v.parse().map_err(|e| bad(n, e))?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_THROTTLE_SUSTAINED") {
+            c.throttle_sustained = v.parse().map_err(|e| bad(n, e))?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_TRUSTED_PROXIES") {
+            c.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| cidr(s).ok_or_else(|| bad(n, format!("invalid CIDR {s:?}"))))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_LOG_FORMAT") {
+            c.log_format = match v.to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(bad(n, format!("invalid format {v:?} (expected text or json)"))),
+            };
+        }
+        Ok(c)
+    }
+}
+
+/// A set, non-blank value with its variable's name.
+fn lookup<'a>(vars: &'a HashMap<String, String>, name: &'static str) -> Option<(&'static str, &'a str)> {
+    vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()).map(|v| (name, v))
+}
+
+fn read_toml(path: &str) -> Result<HashMap<String, String>, ConfigError> {
+    let var = "AUTHGATE_CONFIG";
+    let text = std::fs::read_to_string(path).map_err(|e| bad(var, format!("cannot read {path}: {e}")))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| bad(var, format!("{path}: {}", e.message())))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                toml::Value::Array(items) => items.iter().map(scalar).collect::<Option<Vec<_>>>().map(|v| v.join(",")),
+                other => scalar(&other),
+            };
+            let value = value.ok_or_else(|| bad(var, format!("{path}: {key} must be a string, number or boolean")))?;
+            Ok((format!("AUTHGATE_{}", key.to_ascii_uppercase()), value))
+        })
+        .collect()
+}
+
+fn scalar(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn bad(var: &str, reason: String) -> ConfigError {
+    ConfigError { var: var.to_string(), reason }
+}
+
+fn duration(var: &str, v: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(v).map_err(|_| bad(var, format!("invalid duration {v:?} (expected e.g. 10s, 5m, 1d)")))
+}
+
+fn positive(var: &str, d: Duration) -> Result<Duration, ConfigError> {
+    if d.is_zero() { Err(bad(var, "must be greater than zero".into())) } else { Ok(d) }
+}
+
+fn boolean(var: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(bad(var, format!("invalid boolean {v:?} (expected true or false)"))),
+    }
+}
+
+/// A CIDR, or a bare address meaning just that host.
+fn cidr(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.access_token_ttl, Duration::from_secs(300));
+        assert_eq!(c.refresh_token_ttl, Duration::from_secs(86400));
+        assert_eq!(c.refresh_reuse_grace, Duration::from_secs(10));
+        assert_eq!(c.throttle_burst, "10/min".parse().unwrap());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (k, v) in [
+            ("AUTHGATE_BIND", "nope"),
+            ("AUTHGATE_ACCESS_TOKEN_TTL", "5x"),
+            ("AUTHGATE_THROTTLE_BURST", "ten/min"),
+            ("AUTHGATE_PASSWORD_HASHER", "md5"),
+            ("AUTHGATE_TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("AUTHGATE_EXPOSE_OTP", "maybe"),
+            ("AUTHGATE_SECRET_KEY", "short"),
+        ] {
+            let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
+            assert!(err.to_string().starts_with(k), "{err}");
+        }
+    }
+
+    #[test]
+    fn rates_and_proxies_parse() {
+        let c = Config::from_vars(&vars(&[
+            ("AUTHGATE_THROTTLE_SUSTAINED", "50/hour"),
+            ("AUTHGATE_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+        ]))
+        .unwrap();
+        assert_eq!(c.throttle_sustained, Rate { count: 50, period: Duration::from_secs(3600) });
+        assert_eq!(c.trusted_proxies.len(), 2);
+    }
+}

@@ -1,0 +1,250 @@
+//! Django's password hashers: every format Django writes verifies here, and
+//! new hashes are written in the configured one, so a user table exported
+//! from Django keeps working in both directions.
+
+use std::str::FromStr;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use hmac::digest::Digest;
+
+use super::ct_eq;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HasherKind {
+    Argon2,
+    Pbkdf2Sha256,
+}
+
+impl FromStr for HasherKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "argon2" => Ok(HasherKind::Argon2),
+            "pbkdf2_sha256" => Ok(HasherKind::Pbkdf2Sha256),
+            _ => Err(format!("unknown hasher {s:?} (expected argon2 or pbkdf2_sha256)")),
+        }
+    }
+}
+
+/// Argon2id cost: memory in KiB, passes, lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Cost {
+    pub m: u32,
+    pub t: u32,
+    pub p: u32,
+}
+
+/// OWASP's recommendation for Argon2id.
+pub const ARGON2_OWASP: Argon2Cost = Argon2Cost { m: 19456, t: 2, p: 1 };
+/// Django 6.1's default for PBKDF2-SHA256.
+pub const PBKDF2_ITERATIONS: u32 = 1_500_000;
+
+/// The configured way to write new hashes.
+#[derive(Debug, Clone, Copy)]
+pub struct Hasher {
+    pub kind: HasherKind,
+    pub argon2: Argon2Cost,
+    pub pbkdf2_iterations: u32,
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub matches: bool,
+    /// The hash uses another algorithm or weaker parameters than configured:
+    /// re-hash it now that the plaintext is known to be right.
+    pub needs_upgrade: bool,
+}
+
+impl Hasher {
+    pub fn new(kind: HasherKind) -> Hasher {
+        Hasher { kind, argon2: ARGON2_OWASP, pbkdf2_iterations: PBKDF2_ITERATIONS }
+    }
+
+    /// Hashes with a fresh random salt, in Django's encoded form.
+    pub fn hash(&self, password: &str) -> String {
+        let salt = random_salt();
+        match self.kind {
+            HasherKind::Argon2 => argon2_encode(password, salt.as_bytes(), self.argon2),
+            HasherKind::Pbkdf2Sha256 => pbkdf2_sha256_encode(password, &salt, self.pbkdf2_iterations),
+        }
+    }
+
+    /// Checks `password` against any hash Django writes. A malformed or
+    /// unusable (`!…`) hash never matches.
+    pub fn verify(&self, password: &str, encoded: &str) -> Verdict {
+        let (matches, weaker) = verify_any(password, encoded, self);
+        Verdict { matches, needs_upgrade: matches && weaker }
+    }
+
+    /// Spends the work of one verification when there is no account, so an
+    /// unknown login costs what a known one does.
+    pub fn burn(&self, password: &str) {
+        let _ = self.hash(password);
+    }
+}
+
+/// Django's salts are 22 characters from [a-zA-Z0-9] (about 131 bits).
+fn random_salt() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..22).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Returns (matches, weaker than configured).
+fn verify_any(password: &str, encoded: &str, cfg: &Hasher) -> (bool, bool) {
+    let (algorithm, rest) = encoded.split_once('$').unwrap_or(("", ""));
+    let pw = password.as_bytes();
+    let configured = match cfg.kind {
+        HasherKind::Argon2 => "argon2",
+        HasherKind::Pbkdf2Sha256 => "pbkdf2_sha256",
+    };
+    let other = algorithm != configured;
+    match algorithm {
+        "argon2" => argon2_verify(pw, rest, cfg.argon2).map_or((false, false), |(ok, weak)| (ok, other || weak)),
+        "pbkdf2_sha256" => pbkdf2_verify::<sha2::Sha256>(pw, rest)
+            .map_or((false, false), |(ok, iters)| (ok, other || iters < cfg.pbkdf2_iterations)),
+        "pbkdf2_sha1" => (pbkdf2_verify::<sha1::Sha1>(pw, rest).is_some_and(|(ok, _)| ok), true),
+        "bcrypt_sha256" => {
+            // Django pre-hashes so bcrypt's 72-byte limit does not truncate.
+            let digest = hex::encode(sha2::Sha256::digest(pw));
+            (bcrypt_verify(digest.as_bytes(), rest), true)
+        }
+        "bcrypt" => (bcrypt_verify(pw, rest), true),
+        "scrypt" => (scrypt_verify(pw, rest).unwrap_or(false), true),
+        "md5" => (md5_verify(pw, rest).unwrap_or(false), true),
+        _ => (false, false),
+    }
+}
+
+fn argon2_encode(password: &str, salt: &[u8], cost: Argon2Cost) -> String {
+    let hash = argon2_raw(argon2::Algorithm::Argon2id, argon2::Version::V0x13, cost, password.as_bytes(), salt, 32)
+        .expect("argon2 parameters are valid constants");
+    format!(
+        "argon2$argon2id$v=19$m={},t={},p={}${}${}",
+        cost.m,
+        cost.t,
+        cost.p,
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(hash)
+    )
+}
+
+fn argon2_raw(
+    alg: argon2::Algorithm,
+    version: argon2::Version,
+    cost: Argon2Cost,
+    pw: &[u8],
+    salt: &[u8],
+    len: usize,
+) -> Option<Vec<u8>> {
+    let params = argon2::Params::new(cost.m, cost.t, cost.p, Some(len)).ok()?;
+    let mut out = vec![0u8; len];
+    argon2::Argon2::new(alg, version, params).hash_password_into(pw, salt, &mut out).ok()?;
+    Some(out)
+}
+
+/// `argon2id$v=19$m=…,t=…,p=…$salt$hash` (very old Django omits `v=`).
+fn argon2_verify(pw: &[u8], rest: &str, want: Argon2Cost) -> Option<(bool, bool)> {
+    let mut parts: Vec<&str> = rest.split('$').collect();
+    let alg = match parts.first()? {
+        &"argon2id" => argon2::Algorithm::Argon2id,
+        &"argon2i" => argon2::Algorithm::Argon2i,
+        &"argon2d" => argon2::Algorithm::Argon2d,
+        _ => return None,
+    };
+    let version = if parts.get(1)?.starts_with("v=") {
+        let v = parts.remove(1);
+        if v == "v=19" { argon2::Version::V0x13 } else { argon2::Version::V0x10 }
+    } else {
+        argon2::Version::V0x10
+    };
+    let [_, params, salt, hash] = parts.as_slice() else { return None };
+    let mut cost = Argon2Cost { m: 0, t: 0, p: 0 };
+    for kv in params.split(',') {
+        let (k, v) = kv.split_once('=')?;
+        let v: u32 = v.parse().ok()?;
+        match k {
+            "m" => cost.m = v,
+            "t" => cost.t = v,
+            "p" => cost.p = v,
+            _ => return None,
+        }
+    }
+    let salt = STANDARD_NO_PAD.decode(salt).ok()?;
+    let expected = STANDARD_NO_PAD.decode(hash).ok()?;
+    let actual = argon2_raw(alg, version, cost, pw, &salt, expected.len())?;
+    let weaker = alg != argon2::Algorithm::Argon2id
+        || version != argon2::Version::V0x13
+        || cost.m < want.m
+        || cost.t < want.t;
+    Some((ct_eq(&actual, &expected), weaker))
+}
+
+fn pbkdf2_sha256_encode(password: &str, salt: &str, iterations: u32) -> String {
+    let mut out = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut out);
+    format!("pbkdf2_sha256${iterations}${salt}${}", STANDARD.encode(out))
+}
+
+/// `<iterations>$<salt>$<base64 hash>`; the salt is used as its text bytes.
+/// Returns (matches, iterations).
+fn pbkdf2_verify<D>(pw: &[u8], rest: &str) -> Option<(bool, u32)>
+where
+    D: hmac::EagerHash + Digest,
+{
+    let mut parts = rest.splitn(3, '$');
+    let iterations: u32 = parts.next()?.parse().ok().filter(|&i| i > 0)?;
+    let salt = parts.next()?;
+    let expected = STANDARD.decode(parts.next()?).ok()?;
+    if expected.is_empty() || expected.len() > 64 {
+        return None;
+    }
+    let mut actual = vec![0u8; expected.len()];
+    pbkdf2::pbkdf2_hmac::<D>(pw, salt.as_bytes(), iterations, &mut actual);
+    Some((ct_eq(&actual, &expected), iterations))
+}
+
+/// `$<bcrypt string>` (Django keeps an empty salt field before it).
+fn bcrypt_verify(pw: &[u8], rest: &str) -> bool {
+    let Some(bcrypt_hash) = rest.strip_prefix('$') else { return false };
+    bcrypt::verify(pw, bcrypt_hash).unwrap_or(false)
+}
+
+/// `<N>$<salt>$<r>$<p>$<base64 64-byte key>`.
+fn scrypt_verify(pw: &[u8], rest: &str) -> Option<bool> {
+    let parts: Vec<&str> = rest.split('$').collect();
+    let [n, salt, r, p, hash] = parts.as_slice() else { return None };
+    let n: u64 = n.parse().ok()?;
+    if !n.is_power_of_two() || n < 2 {
+        return None;
+    }
+    let log_n = u8::try_from(n.trailing_zeros()).ok()?;
+    let params = scrypt::Params::new(log_n, r.parse().ok()?, p.parse().ok()?).ok()?;
+    let expected = STANDARD.decode(hash).ok()?;
+    if expected.is_empty() || expected.len() > 128 {
+        return None;
+    }
+    let mut actual = vec![0u8; expected.len()];
+    scrypt::scrypt(pw, salt.as_bytes(), &params, &mut actual).ok()?;
+    Some(ct_eq(&actual, &expected))
+}
+
+/// `<salt>$<hex md5(salt + password)>`: Django still writes it in tests.
+fn md5_verify(pw: &[u8], rest: &str) -> Option<bool> {
+    let (salt, hash) = rest.split_once('$')?;
+    let mut h = md5::Md5::new();
+    h.update(salt.as_bytes());
+    h.update(pw);
+    Some(ct_eq(hex::encode(h.finalize()).as_bytes(), hash.as_bytes()))
+}
+
+#[cfg(test)]
+pub(crate) fn encode_with_salt(kind: HasherKind, password: &str, salt: &str, argon2: Argon2Cost, iterations: u32) -> String {
+    match kind {
+        HasherKind::Argon2 => argon2_encode(password, salt.as_bytes(), argon2),
+        HasherKind::Pbkdf2Sha256 => pbkdf2_sha256_encode(password, salt, iterations),
+    }
+}

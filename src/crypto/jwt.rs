@@ -1,0 +1,141 @@
+//! SimpleJWT-compatible tokens: HS256, `token_type`/`exp`/`iat`/`jti`/
+//! `user_id` claims, plus `role` and `sid` (the session).
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    Access,
+    Refresh,
+}
+
+/// Field order follows SimpleJWT's payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub token_type: TokenType,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub user_id: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is invalid or expired")]
+    Invalid,
+    #[error("token has the wrong type")]
+    WrongType,
+}
+
+/// Signing and checking keys, made once from the secret.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8]) -> JwtKeys {
+        // Only HS256 is accepted: `alg: none` or any other header is refused.
+        let mut validation = Validation::new(Algorithm::HS256);
+        // SimpleJWT allows no leeway; jsonwebtoken's default is 60 s.
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp"]);
+        JwtKeys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+    }
+
+    pub fn sign(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing of plain claims cannot fail")
+    }
+
+    /// Verifies the signature and expiry, and that the token is of `kind`.
+    pub fn verify(&self, token: &str, kind: TokenType) -> Result<Claims, TokenError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?;
+        if data.claims.token_type != kind {
+            return Err(TokenError::WrongType);
+        }
+        Ok(data.claims)
+    }
+}
+
+/// Claims for a new token of `kind` issued at `now` (unix seconds).
+pub fn claims(kind: TokenType, user_id: &str, role: &str, sid: &str, jti: String, now: i64, ttl: Duration) -> Claims {
+    Claims {
+        token_type: kind,
+        exp: now + ttl.as_secs() as i64,
+        iat: now,
+        jti,
+        user_id: user_id.to_string(),
+        role: role.to_string(),
+        sid: Some(sid.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(b"test-secret-test-secret-test-secret!")
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    fn sample(kind: TokenType, now: i64, ttl: u64) -> Claims {
+        claims(kind, "u1", "client", "s1", "0123456789abcdef0123456789abcdef".into(), now, Duration::from_secs(ttl))
+    }
+
+    #[test]
+    fn round_trips_and_checks_the_type() {
+        let k = keys();
+        let token = k.sign(&sample(TokenType::Refresh, now(), 60));
+        assert_eq!(k.verify(&token, TokenType::Refresh).unwrap().user_id, "u1");
+        assert_eq!(k.verify(&token, TokenType::Access), Err(TokenError::WrongType));
+    }
+
+    #[test]
+    fn header_and_payload_match_simplejwt() {
+        let token = keys().sign(&sample(TokenType::Access, 1_700_000_000, 300));
+        let mut parts = token.split('.');
+        let header = B64.decode(parts.next().unwrap()).unwrap();
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&header).unwrap(), serde_json::json!({"alg": "HS256", "typ": "JWT"}));
+        let payload = String::from_utf8(B64.decode(parts.next().unwrap()).unwrap()).unwrap();
+        assert!(payload.starts_with(r#"{"token_type":"access","exp":1700000300,"iat":1700000000,"jti":"#), "{payload}");
+    }
+
+    #[test]
+    fn refuses_expired_tampered_foreign_and_unsigned_tokens() {
+        let k = keys();
+        let expired = k.sign(&sample(TokenType::Access, now() - 600, 300));
+        assert_eq!(k.verify(&expired, TokenType::Access), Err(TokenError::Invalid));
+
+        let good = k.sign(&sample(TokenType::Access, now(), 300));
+        let (head, rest) = good.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        let forged_payload = B64.encode(serde_json::to_vec(&sample(TokenType::Access, now(), 99999)).unwrap());
+        assert!(k.verify(&format!("{head}.{forged_payload}.{sig}"), TokenType::Access).is_err());
+
+        let foreign = JwtKeys::new(b"another-secret-another-secret-123").sign(&sample(TokenType::Access, now(), 300));
+        assert!(k.verify(&foreign, TokenType::Access).is_err());
+
+        let none_header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let payload = B64.encode(serde_json::to_vec(&sample(TokenType::Access, now(), 300)).unwrap());
+        assert!(k.verify(&format!("{none_header}.{payload}."), TokenType::Access).is_err());
+        assert!(k.verify("not-a-token", TokenType::Access).is_err());
+    }
+}

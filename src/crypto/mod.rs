@@ -1,0 +1,26 @@
+//! Everything that touches secrets: password hashes in Django's formats,
+//! JWTs, one-time codes. Comparisons of secrets are constant-time.
+
+pub mod hashers;
+pub mod jwt;
+pub mod otp;
+pub mod pool;
+
+use subtle::ConstantTimeEq;
+
+/// Constant-time equality of two byte strings (the length is not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// 32 lowercase hex characters of randomness, like SimpleJWT's `jti`.
+pub fn random_hex32() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A random secret key for signing, as URL-safe text.
+pub fn random_secret() -> String {
+    use base64::Engine;
+    let bytes: [u8; 48] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

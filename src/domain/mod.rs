@@ -1,0 +1,17 @@
+//! Values parsed once at the edge. Holding one is proof that it is valid.
+
+mod audit;
+mod email;
+mod login_id;
+mod password;
+mod phone;
+mod role;
+mod user;
+
+pub use audit::{AuditEvent, ClientInfo, Outcome};
+pub use email::Email;
+pub use login_id::LoginId;
+pub use password::Password;
+pub use phone::Phone;
+pub use role::Role;
+pub use user::{AuthProvider, User, UserId};

@@ -1,0 +1,64 @@
+use std::fmt;
+
+/// A phone number valid per libphonenumber metadata, held in E.164.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+const INVALID: &str = "Enter a valid phone number in international format, e.g. +14155552671.";
+
+impl Phone {
+    pub fn parse(raw: &str) -> Result<Phone, &'static str> {
+        let s = raw.trim();
+        // Formatting characters are fine; letters (vanity numbers) and
+        // anything odd are not, and neither is a number without its country.
+        if s.len() > 32
+            || !s.starts_with('+')
+            || !s[1..].chars().all(|c| c.is_ascii_digit() || " -().".contains(c))
+        {
+            return Err(INVALID);
+        }
+        let number = phonenumber::parse(None, s).map_err(|_| INVALID)?;
+        if !phonenumber::is_valid(&number) {
+            return Err(INVALID);
+        }
+        Ok(Phone(number.format().mode(phonenumber::Mode::E164).to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn from_trusted(stored: String) -> Phone {
+        Phone(stored)
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_to_e164() {
+        for (input, want) in [
+            ("+14155552671", "+14155552671"),
+            ("+1 (415) 555-2671", "+14155552671"),
+            (" +44 7911 123456 ", "+447911123456"),
+            ("+44-7911-123-456", "+447911123456"),
+        ] {
+            assert_eq!(Phone::parse(input).unwrap().as_str(), want);
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_numbers() {
+        for bad in ["", "4155552671", "+1415", "+999123456789", "+1415555267a", "+1 800 FLOWERS", "++14155552671"] {
+            assert!(Phone::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Who is calling: the user behind a Bearer access token.
+
+use uuid::Uuid;
+
+use crate::crypto::jwt::TokenType;
+use crate::domain::User;
+use crate::error::{Error, Result};
+use crate::state::Services;
+
+use super::tokens::INVALID_TOKEN;
+
+/// A signed-in caller: the user (active, not deleted) and the session of the
+/// access token they presented.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub session_id: Option<String>,
+}
+
+/// Checks an access token and that its user and session are still live, so
+/// revocation and deactivation take effect at once.
+pub async fn authenticate(svc: &Services, token: &str) -> Result<Principal> {
+    let claims = svc.keys.verify(token, TokenType::Access).map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
+    let user_id = Uuid::parse_str(&claims.user_id).map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
+    let user = match &claims.sid {
+        Some(sid) => svc.store.find_session_user(user_id, sid).await?,
+        // A SimpleJWT token from the original service carries no session.
+        None => svc.store.find_user(user_id).await?,
+    };
+    let user = user.filter(User::can_sign_in).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
+    Ok(Principal { user, session_id: claims.sid })
+}

@@ -1,0 +1,68 @@
+//! Signing in with an email or phone and a password (contract §5 login).
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::tokens::{self, TokenPair};
+use crate::domain::{AuditEvent, ClientInfo, LoginId, Outcome, Password, User};
+use crate::error::{Error, Result};
+use crate::state::Services;
+
+pub const INVALID_CREDENTIALS: &str = "Invalid credentials.";
+
+#[derive(Debug)]
+pub struct SignedIn {
+    pub tokens: TokenPair,
+    pub user: User,
+}
+
+/// Unknown, deleted and wrong-password logins answer alike and cost one
+/// hash each, so neither the body nor the timing tells which it was.
+pub async fn login(svc: &Services, login: &LoginId, password: &Password, client: &ClientInfo) -> Result<SignedIn> {
+    let Some(mut user) = svc.store.find_user_by_login(login).await? else {
+        svc.hashing.burn(password).await?;
+        failed(svc, None, "unknown_account", client).await?;
+        return Err(Error::Unauthorized(INVALID_CREDENTIALS));
+    };
+    let verdict = svc.hashing.verify(password, &user.password_hash).await?;
+    if !verdict.matches {
+        failed(svc, Some(&user), "wrong_password", client).await?;
+        return Err(Error::Unauthorized(INVALID_CREDENTIALS));
+    }
+    if !user.is_active {
+        failed(svc, Some(&user), "inactive", client).await?;
+        return Err(Error::Forbidden("This account is inactive."));
+    }
+    if verdict.needs_upgrade {
+        upgrade_hash(svc, &user, password);
+    }
+    let now = Utc::now();
+    let (session, tokens) = tokens::new_session(svc, &user, client, now);
+    let event = AuditEvent::new("login", Outcome::Success, Some(user.id), client).with_detail(json!({"session_id": session.id}));
+    svc.store.open_session(&session, now, &event).await?;
+    user.last_login = Some(now);
+    Ok(SignedIn { tokens, user })
+}
+
+async fn failed(svc: &Services, user: Option<&User>, reason: &str, client: &ClientInfo) -> Result<()> {
+    let event = AuditEvent::new("login_failed", Outcome::Failure, user.map(|u| u.id), client).with_detail(json!({"reason": reason}));
+    svc.store.record_audit(&event).await
+}
+
+/// Re-hashes an old-format or weaker hash with the configured hasher, off
+/// the answer's path; a failure only means it is tried at the next login.
+fn upgrade_hash(svc: &Services, user: &User, password: &Password) {
+    let (store, hashing, password) = (svc.store.clone(), svc.hashing.clone(), password.clone());
+    let (id, old) = (user.id, user.password_hash.clone());
+    tokio::spawn(async move {
+        let result = async {
+            let new = hashing.hash(&password).await?;
+            store.upgrade_password_hash(id, &old, &new).await
+        }
+        .await;
+        match result {
+            Ok(()) => tracing::info!(user_id = %id, "password hash upgraded to the configured hasher"),
+            Err(e) => tracing::warn!(user_id = %id, error = %e, "password hash upgrade failed"),
+        }
+    });
+}

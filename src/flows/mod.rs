@@ -1,0 +1,18 @@
+//! The rules of each flow. Nothing here knows about HTTP: flows take parsed
+//! domain values and return results or `Error`s.
+
+pub mod account;
+pub mod admin;
+pub mod auth;
+pub mod login;
+pub mod otp;
+pub mod policy;
+pub mod register;
+pub mod tokens;
+
+use chrono::{DateTime, Utc};
+
+/// Unix seconds, as JWT claims count time.
+pub(crate) fn unix(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}

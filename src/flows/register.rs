@@ -1,0 +1,78 @@
+//! Self-registration (contract §5 register).
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::otp;
+use super::policy::{self, Attributes};
+use crate::domain::{AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User};
+use crate::error::{Error, FieldErrors, Result};
+use crate::state::Services;
+use crate::store::{NewUser, OtpPurpose, UserTaken};
+
+/// A registration as parsed at the edge.
+#[derive(Debug)]
+pub struct Registration {
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+    pub password: Password,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: Role,
+}
+
+#[derive(Debug)]
+pub struct Registered {
+    pub user: User,
+    /// The verification code, only when `AUTHGATE_EXPOSE_OTP` is on.
+    pub otp: Option<String>,
+}
+
+pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) -> Result<Registered> {
+    let mut errors = FieldErrors::new();
+    let attrs = Attributes {
+        email: reg.email.as_ref().map(Email::as_str),
+        phone: reg.phone.as_ref().map(Phone::as_str),
+        first_name: &reg.first_name,
+        last_name: &reg.last_name,
+    };
+    for message in policy::check(reg.password.expose(), svc.config.password_min_length, &attrs) {
+        errors.add("password", message);
+    }
+    // An early, friendly answer; the unique index below is the real guard.
+    add_taken(&mut errors, svc.store.user_taken(reg.email.as_ref(), reg.phone.as_ref()).await?);
+    errors.into_result()?;
+
+    let new = NewUser {
+        id: Uuid::now_v7(),
+        password_hash: svc.hashing.hash(&reg.password).await?,
+        email: reg.email,
+        phone: reg.phone,
+        first_name: reg.first_name,
+        last_name: reg.last_name,
+        role: reg.role,
+        is_verified: false,
+    };
+    let code = otp::issue(svc, new.id, OtpPurpose::Verify, Utc::now());
+    let event = |id| AuditEvent::new("register", Outcome::Success, Some(id), client);
+    let user = match svc.store.create_user(&new, Some((&code.digest, code.expires_at)), event).await? {
+        Ok(user) => user,
+        Err(taken) => {
+            let mut errors = FieldErrors::new();
+            add_taken(&mut errors, taken);
+            return Err(Error::Validation(errors));
+        }
+    };
+    otp::deliver(svc, &user, &code.plain, OtpPurpose::Verify);
+    let otp = svc.config.expose_otp.then_some(code.plain);
+    Ok(Registered { user, otp })
+}
+
+fn add_taken(errors: &mut FieldErrors, taken: UserTaken) {
+    if taken.email {
+        errors.add("email", "A user with this email already exists.");
+    }
+    if taken.phone {
+        errors.add("phone", "A user with this phone number already exists.");
+    }
+}

@@ -1,0 +1,143 @@
+//! Extractors: the JSON body, the caller's identity, the client's address.
+//! Each rejects with the crate's `Error`, so every failure is an envelope.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::domain::ClientInfo;
+use crate::error::{Error, FieldErrors};
+use crate::flows::auth::{Principal, authenticate};
+use crate::state::AppState;
+
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A JSON object body deserialized into `T`. An empty body counts as `{}`,
+/// so missing fields are reported per field.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Error> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT).await.map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large { Error::PayloadTooLarge } else { Error::BadRequest("The request body could not be read.".into()) }
+        })?;
+        let value = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(Default::default())
+        } else if is_json != Some(true) {
+            return Err(Error::UnsupportedMediaType);
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| Error::BadRequest(format!("JSON parse error: the body could not be parsed ({e}).")))?
+        };
+        if !value.is_object() {
+            let kind = match value {
+                Value::Array(_) => "list",
+                Value::String(_) => "str",
+                Value::Number(_) => "number",
+                Value::Bool(_) => "bool",
+                _ => "null",
+            };
+            return Err(Error::BadRequest(format!("Invalid data. Expected a dictionary, but got {kind}.")));
+        }
+        serde_path_to_error::deserialize(value).map(JsonBody).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field.is_empty() || field == "." { "non_field_errors".to_string() } else { field };
+            Error::Validation(FieldErrors::single(&field, format!("Invalid value: {}.", e.inner())))
+        })
+    }
+}
+
+/// The signed-in caller, from `Authorization: Bearer <access token>`.
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mut words = header.split_whitespace();
+        let token = match (words.next(), words.next(), words.next()) {
+            (Some(scheme), Some(token), None) if scheme.eq_ignore_ascii_case("bearer") => token,
+            (Some(scheme), _, _) if scheme.eq_ignore_ascii_case("bearer") => {
+                return Err(Error::Unauthorized("Authorization header must contain two space-delimited values."));
+            }
+            _ => return Err(Error::Unauthorized("Authentication credentials were not provided.")),
+        };
+        Ok(Auth(authenticate(state, token).await?))
+    }
+}
+
+/// The client's IP address and user agent.
+pub struct Client(pub ClientInfo);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        let ip = peer.map(|p| client_ip(p, forwarded, &state.config.trusted_proxies));
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect());
+        Ok(Client(ClientInfo { ip, user_agent }))
+    }
+}
+
+/// The socket peer, unless it is a trusted proxy: then the right-most
+/// address of `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_ip<'a>(peer: IpAddr, forwarded: impl Iterator<Item = &'a str>, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    if !is_trusted(&peer) {
+        return peer.to_canonical();
+    }
+    let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).map(str::trim).collect();
+    let mut client = peer.to_canonical();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => client = ip.to_canonical(),
+            Ok(ip) => return ip.to_canonical(),
+            // A garbled entry: stop at the last address we could trust.
+            Err(_) => return client,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(s: &[&str]) -> Vec<ipnet::IpNet> {
+        s.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_trusted_proxies() {
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        let xff = ["203.0.113.9, 198.51.100.7, 10.0.0.2"];
+        assert_eq!(client_ip(peer, xff.into_iter(), &[]), peer);
+        let ip = client_ip(peer, xff.into_iter(), &nets(&["10.0.0.0/8"]));
+        assert_eq!(ip, "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(peer, std::iter::empty(), &nets(&["10.0.0.0/8"])), peer);
+    }
+}

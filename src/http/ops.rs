@@ -1,0 +1,52 @@
+//! Operational routes and the catch-alls that keep every answer an envelope.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::reply::{for_status, ok};
+use crate::error::{Error, respond};
+use crate::state::AppState;
+
+/// The process is up.
+pub async fn healthz() -> Response {
+    ok("OK.", json!({"status": "ok"}))
+}
+
+/// The database answers.
+pub async fn readyz(State(svc): State<AppState>) -> Response {
+    if svc.store.ping().await {
+        ok("Ready.", json!({"status": "ready", "database": "ok"}))
+    } else {
+        tracing::error!("readiness check failed: the database does not answer");
+        Error::Unavailable("The database is not reachable.").into_response()
+    }
+}
+
+pub async fn not_found() -> Error {
+    Error::NotFound("Not found.")
+}
+
+/// Gives an envelope to error answers produced below our handlers (axum's
+/// 405 with its `Allow` header, for one), keeping status and headers.
+pub async fn envelope_bare_errors(req: Request<Body>, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let has_json = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || has_json {
+        return res;
+    }
+    let (mut parts, _) = res.into_parts();
+    let fresh = respond(status, for_status(status));
+    parts.headers.insert(CONTENT_TYPE, fresh.headers()[CONTENT_TYPE].clone());
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, fresh.into_body())
+}
+

@@ -1,0 +1,27 @@
+//! Success answers in the envelope.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::error::{envelope, respond};
+
+pub fn ok(message: &str, data: Value) -> Response {
+    respond(StatusCode::OK, envelope(true, message, data, Value::Null))
+}
+
+pub fn created(message: &str, data: Value) -> Response {
+    respond(StatusCode::CREATED, envelope(true, message, data, Value::Null))
+}
+
+/// The envelope for a status that carries no error of ours (axum's own 405,
+/// a 413 from a body limit): keeps the status and headers, adds the body.
+pub fn for_status(status: StatusCode) -> Value {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed.".to_string(),
+        StatusCode::NOT_FOUND => "Not found.".to_string(),
+        _ => format!("{reason}."),
+    };
+    envelope(false, &message, Value::Null, json!({"non_field_errors": [message]}))
+}

@@ -1,0 +1,151 @@
+//! The `authgate` command: serve (the default), migrate, createsuperuser.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use authgate::config::{Config, LogFormat};
+use authgate::domain::{Email, Password, Phone};
+use authgate::{Error, Services};
+
+#[derive(Parser)]
+#[command(name = "authgate", version, about = "Authentication service: users, passwords, JWTs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations, then serve on AUTHGATE_BIND (the default).
+    Serve,
+    /// Apply migrations and exit.
+    Migrate,
+    /// Create an admin account.
+    Createsuperuser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        phone: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("authgate: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("authgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(config).await,
+            Command::Createsuperuser { email, phone, password_stdin } => {
+                createsuperuser(config, &email, phone.as_deref(), password_stdin).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("authgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let bind = config.bind;
+    let router = authgate::app(config).await.map_err(describe)?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("AUTHGATE_BIND: cannot listen on {bind}: {e}"))?;
+    tracing::info!(address = %bind, "authgate listening");
+    authgate::serve(listener, router, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    tracing::info!("authgate stopped");
+    Ok(())
+}
+
+async fn migrate(config: Config) -> Result<(), String> {
+    let store = authgate::store::Store::connect(&config.database_url).await.map_err(describe)?;
+    store.migrate().await.map_err(describe)?;
+    println!("migrations applied");
+    Ok(())
+}
+
+async fn createsuperuser(config: Config, email: &str, phone: Option<&str>, from_stdin: bool) -> Result<(), String> {
+    let email = Email::parse(email).map_err(|m| format!("--email: {m}"))?;
+    let phone = phone.map(Phone::parse).transpose().map_err(|m| format!("--phone: {m}"))?;
+    let password = read_password(from_stdin)?;
+    let password = Password::parse(&password).map_err(|m| format!("password: {m}"))?;
+    let svc = Services::build(config).await.map_err(describe)?;
+    let user = authgate::flows::admin::create_superuser(&svc, email, phone, password).await.map_err(describe)?;
+    println!("superuser created: {} ({})", user.id, user.email.map(|e| e.to_string()).unwrap_or_default());
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<String, String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+    let again = rpassword::prompt_password("Password (again): ").map_err(|e| e.to_string())?;
+    if first != again {
+        return Err("the passwords do not match".into());
+    }
+    Ok(first)
+}
+
+/// A one-line description of an error for the terminal.
+fn describe(e: Error) -> String {
+    match e {
+        Error::Validation(fields) => format!("invalid input: {}", serde_json::to_string(&fields).unwrap_or_default()),
+        other => other.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}

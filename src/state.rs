@@ -1,0 +1,53 @@
+//! Everything a request needs, built once from the config.
+
+use std::sync::Arc;
+
+use crate::config::{Config, Secret};
+use crate::crypto::hashers::Hasher;
+use crate::crypto::jwt::JwtKeys;
+use crate::crypto::pool::HashPool;
+use crate::delivery::{Delivery, LogDelivery};
+use crate::error::Result;
+use crate::flows::policy;
+use crate::store::Store;
+
+pub struct Services {
+    pub config: Config,
+    pub store: Store,
+    pub keys: JwtKeys,
+    /// The signing secret: JWTs, OTP digests, reset tokens.
+    pub secret: Secret,
+    pub hashing: HashPool,
+    pub delivery: Arc<dyn Delivery>,
+}
+
+pub type AppState = Arc<Services>;
+
+impl Services {
+    /// Connects to the database, applies migrations and loads the secret.
+    pub async fn build(config: Config) -> Result<AppState> {
+        let store = Store::connect(&config.database_url).await?;
+        store.migrate().await?;
+        let secret = match &config.secret_key {
+            Some(s) => s.clone(),
+            None => {
+                let key = store.setting_or_insert("secret_key", &crate::crypto::random_secret()).await?;
+                tracing::warn!(
+                    "AUTHGATE_SECRET_KEY is not set: signing with a key generated once and kept in the database; \
+                     set AUTHGATE_SECRET_KEY to share one key across instances"
+                );
+                Secret(key)
+            }
+        };
+        policy::warm_up();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Arc::new(Services {
+            keys: JwtKeys::new(secret.0.as_bytes()),
+            hashing: HashPool::new(Hasher::new(config.password_hasher), cores),
+            delivery: Arc::new(LogDelivery),
+            secret,
+            store,
+            config,
+        }))
+    }
+}

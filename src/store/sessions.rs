@@ -1,0 +1,187 @@
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection};
+
+use super::audit::insert_audit;
+use super::users::touch_last_login;
+use super::{Store, micros, now_micros};
+use crate::domain::{AuditEvent, UserId};
+use crate::error::Result;
+
+/// The claims that pin a refresh token: with them the same token can be
+/// signed again, byte for byte, without storing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshState {
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub user_id: UserId,
+    pub refresh: RefreshState,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A device sign-in, as listed to its owner.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// This caller won the rotation; the session now holds `next`.
+    Rotated,
+    /// The token was rotated moments ago (within the grace): here is the
+    /// session's current token, to be handed out again unchanged.
+    Grace(RefreshState),
+    /// A retired token came back: the session has been revoked.
+    Reused,
+    /// No such live session (revoked, expired, or never existed).
+    Dead,
+}
+
+impl Store {
+    /// Records a sign-in: the session, the user's `last_login` and the audit
+    /// event, in one transaction.
+    pub async fn open_session(&self, s: &NewSession, at: DateTime<Utc>, event: &AuditEvent) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        insert_session(&mut tx, s, at).await?;
+        touch_last_login(&mut tx, s.user_id, at).await?;
+        insert_audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rotates the session's refresh token from `presented_jti` to `next`.
+    /// The decision is taken under the database's write lock, so among
+    /// concurrent presenters of one token exactly one rotates.
+    pub async fn rotate_session(
+        &self,
+        session_id: &str,
+        user_id: UserId,
+        presented_jti: &str,
+        next: &RefreshState,
+        grace: Duration,
+        events: &(dyn Fn(&Rotation) -> Option<AuditEvent> + Sync),
+    ) -> Result<Rotation> {
+        let now = now_micros();
+        let mut tx = self.write_tx().await?;
+        let rotated = sqlx::query(
+            "UPDATE sessions
+                SET previous_jti = refresh_jti, refresh_jti = $4, refresh_iat = $5, refresh_exp = $6,
+                    rotated_at = $7, last_used_at = $7
+              WHERE id = $1 AND user_id = $2 AND refresh_jti = $3 AND revoked_at IS NULL AND refresh_exp > $8",
+        )
+        .bind(session_id)
+        .bind(user_id.to_string())
+        .bind(presented_jti)
+        .bind(&next.jti)
+        .bind(next.iat)
+        .bind(next.exp)
+        .bind(now)
+        .bind(now / 1_000_000)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let outcome = if rotated {
+            Rotation::Rotated
+        } else {
+            judge_stale(&mut tx, session_id, user_id, presented_jti, grace, now).await?
+        };
+        if let Some(event) = events(&outcome) {
+            insert_audit(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Revokes one session of `user_id`; false when there was no live one.
+    pub async fn revoke_session(&self, session_id: &str, user_id: UserId, reason: &str, event: &AuditEvent) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = $3, revoked_reason = $4
+              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(session_id)
+        .bind(user_id.to_string())
+        .bind(now_micros())
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        insert_audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+}
+
+/// The presented token is not the session's current one: a grace replay,
+/// a reuse (which revokes the session), or a dead session.
+async fn judge_stale(
+    conn: &mut SqliteConnection,
+    session_id: &str,
+    user_id: UserId,
+    presented_jti: &str,
+    grace: Duration,
+    now: i64,
+) -> Result<Rotation> {
+    let row = sqlx::query(
+        "SELECT refresh_jti, refresh_iat, refresh_exp, previous_jti, rotated_at, revoked_at
+           FROM sessions WHERE id = $1 AND user_id = $2",
+    )
+    .bind(session_id)
+    .bind(user_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(Rotation::Dead) };
+    if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+        return Ok(Rotation::Dead);
+    }
+    let current = RefreshState { jti: row.try_get("refresh_jti")?, iat: row.try_get("refresh_iat")?, exp: row.try_get("refresh_exp")? };
+    if current.jti == presented_jti {
+        return Ok(Rotation::Dead); // current, so it failed on expiry
+    }
+    let previous: Option<String> = row.try_get("previous_jti")?;
+    let rotated_at: i64 = row.try_get::<Option<i64>, _>("rotated_at")?.unwrap_or(0);
+    let grace_us = i64::try_from(grace.as_micros()).unwrap_or(i64::MAX);
+    if previous.as_deref() == Some(presented_jti) && now < rotated_at.saturating_add(grace_us) {
+        return Ok(Rotation::Grace(current));
+    }
+    sqlx::query("UPDATE sessions SET revoked_at = $2, revoked_reason = 'reuse' WHERE id = $1")
+        .bind(session_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Rotation::Reused)
+}
+
+async fn insert_session(conn: &mut SqliteConnection, s: &NewSession, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, refresh_jti, refresh_iat, refresh_exp, created_at, last_used_at, ip, user_agent)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
+    )
+    .bind(&s.id)
+    .bind(s.user_id.to_string())
+    .bind(&s.refresh.jti)
+    .bind(s.refresh.iat)
+    .bind(s.refresh.exp)
+    .bind(micros(at))
+    .bind(s.ip.as_deref())
+    .bind(s.user_agent.as_deref())
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,199 @@
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use uuid::Uuid;
+
+use super::audit::insert_audit;
+use super::otp::upsert_otp;
+use super::{OtpPurpose, Store, from_micros, micros, now_micros};
+use crate::domain::{AuditEvent, AuthProvider, Email, LoginId, Phone, User, UserId};
+use crate::error::{Error, Result};
+
+/// A user about to be created; the password is already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: UserId,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+    pub password_hash: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: crate::domain::Role,
+    pub is_verified: bool,
+}
+
+/// Which identifiers already belong to a live account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserTaken {
+    pub email: bool,
+    pub phone: bool,
+}
+
+/// `SELECT <every user column> FROM users u <rest>`, as a static string.
+macro_rules! select_users {
+    ($rest:literal) => {
+        concat!(
+            "SELECT u.id, u.email, u.phone, u.password, u.first_name, u.last_name, u.role, u.auth_provider, ",
+            "u.is_active, u.is_verified, u.last_login, u.created_at, u.updated_at, u.deleted_at FROM users u ",
+            $rest
+        )
+    };
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User> {
+    let id: String = row.try_get("id")?;
+    let role: String = row.try_get("role")?;
+    let opt_time = |col: &str| -> Result<Option<DateTime<Utc>>> {
+        Ok(row.try_get::<Option<i64>, _>(col)?.map(from_micros))
+    };
+    Ok(User {
+        id: Uuid::parse_str(&id).map_err(Error::internal)?,
+        email: row.try_get::<Option<String>, _>("email")?.map(Email::from_trusted),
+        phone: row.try_get::<Option<String>, _>("phone")?.map(Phone::from_trusted),
+        password_hash: row.try_get("password")?,
+        first_name: row.try_get("first_name")?,
+        last_name: row.try_get("last_name")?,
+        role: role.parse().map_err(Error::internal)?,
+        auth_provider: AuthProvider::from_stored(row.try_get("auth_provider")?),
+        is_active: row.try_get("is_active")?,
+        is_verified: row.try_get("is_verified")?,
+        last_login: opt_time("last_login")?,
+        created_at: from_micros(row.try_get("created_at")?),
+        updated_at: from_micros(row.try_get("updated_at")?),
+        deleted_at: opt_time("deleted_at")?,
+    })
+}
+
+/// Maps a unique-index violation to the identifier it protects.
+fn taken_from(e: &sqlx::Error) -> Option<UserTaken> {
+    let db = e.as_database_error()?;
+    if !db.is_unique_violation() {
+        return None;
+    }
+    let msg = db.message();
+    Some(UserTaken { email: msg.contains("email"), phone: msg.contains("phone") })
+}
+
+impl Store {
+    /// The live (not deleted) account an email or phone signs in to.
+    pub async fn find_user_by_login(&self, login: &LoginId) -> Result<Option<User>> {
+        let (sql, value) = match login {
+            LoginId::Email(e) => (select_users!("WHERE u.email_key = $1 AND u.deleted_at IS NULL"), e.key()),
+            LoginId::Phone(p) => (select_users!("WHERE u.phone = $1 AND u.deleted_at IS NULL"), p.to_string()),
+        };
+        let row = sqlx::query(sql).bind(value).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Any account by id, deleted or not.
+    pub async fn find_user(&self, id: UserId) -> Result<Option<User>> {
+        let row = sqlx::query(select_users!("WHERE u.id = $1"))
+            .bind(id.to_string()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// The user behind an access token, if its session is still live.
+    pub async fn find_session_user(&self, id: UserId, session_id: &str) -> Result<Option<User>> {
+        let sql = select_users!("JOIN sessions s ON s.user_id = u.id WHERE u.id = $1 AND s.id = $2 AND s.revoked_at IS NULL");
+        let row = sqlx::query(sql)
+            .bind(id.to_string())
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Which of these identifiers a live account already holds.
+    pub async fn user_taken(&self, email: Option<&Email>, phone: Option<&Phone>) -> Result<UserTaken> {
+        let row = sqlx::query(
+            "SELECT
+               EXISTS (SELECT 1 FROM users WHERE email_key = $1 AND deleted_at IS NULL) AS email,
+               EXISTS (SELECT 1 FROM users WHERE phone = $2 AND deleted_at IS NULL) AS phone",
+        )
+        .bind(email.map(Email::key))
+        .bind(phone.map(Phone::as_str))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(UserTaken { email: row.try_get("email")?, phone: row.try_get("phone")? })
+    }
+
+    /// Creates the user, its first verification code (when given) and the
+    /// audit event in one transaction. A concurrent twin loses on the unique
+    /// index and gets `Ok(Err(taken))`.
+    pub async fn create_user(
+        &self,
+        new: &NewUser,
+        verification: Option<(&str, DateTime<Utc>)>,
+        event: impl FnOnce(UserId) -> AuditEvent,
+    ) -> Result<std::result::Result<User, UserTaken>> {
+        let id = new.id;
+        let mut tx = self.write_tx().await?;
+        if let Err(e) = insert_user(&mut tx, new).await {
+            return taken_from(&e).map(Err).ok_or_else(|| e.into());
+        }
+        if let Some((code_hash, expires_at)) = verification {
+            upsert_otp(&mut tx, id, OtpPurpose::Verify, code_hash, expires_at).await?;
+        }
+        insert_audit(&mut tx, &event(id)).await?;
+        tx.commit().await?;
+        let user = self.find_user(id).await?.ok_or_else(|| Error::internal("created user vanished"))?;
+        Ok(Ok(user))
+    }
+
+    pub async fn update_user_names(&self, id: UserId, first_name: &str, last_name: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET first_name = $2, last_name = $3, updated_at = $4 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(first_name)
+            .bind(last_name)
+            .bind(now_micros())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces a hash with a stronger one after a successful login, unless
+    /// the password changed meanwhile.
+    pub async fn upgrade_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET password = $3 WHERE id = $1 AND password = $2")
+            .bind(id.to_string())
+            .bind(old_hash)
+            .bind(new_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn insert_user(conn: &mut SqliteConnection, new: &NewUser) -> std::result::Result<(), sqlx::Error> {
+    let now = now_micros();
+    let provider = if new.email.is_some() { AuthProvider::Email } else { AuthProvider::Phone };
+    sqlx::query(
+        "INSERT INTO users (id, email, email_key, phone, password, first_name, last_name, role,
+                            auth_provider, is_active, is_verified, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $11)",
+    )
+    .bind(new.id.to_string())
+    .bind(new.email.as_ref().map(Email::as_str))
+    .bind(new.email.as_ref().map(Email::key))
+    .bind(new.phone.as_ref().map(Phone::as_str))
+    .bind(&new.password_hash)
+    .bind(&new.first_name)
+    .bind(&new.last_name)
+    .bind(new.role.as_str())
+    .bind(provider.as_str())
+    .bind(new.is_verified)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets `last_login` to `at` (inside the sign-in transaction).
+pub(super) async fn touch_last_login(conn: &mut SqliteConnection, id: UserId, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE users SET last_login = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(micros(at))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
