@@ -117,9 +117,7 @@ impl Config {
     /// Reads the TOML file named by `AUTHGATE_CONFIG` (if any), then the
     /// process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("AUTHGATE_"))
-            .collect();
+        let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("AUTHGATE_")).collect();
         let mut vars = match env.get("AUTHGATE_CONFIG") {
             Some(path) => read_toml(path)?,
             None => HashMap::new(),
@@ -133,7 +131,9 @@ impl Config {
         let mut c = Config::default();
         let get = |name: &'static str| lookup(vars, name);
         if let Some((n, v)) = get("AUTHGATE_BIND") {
-            c.bind = v.parse().map_err(|_| bad(n, format!("invalid address {v:?} (expected host:port, e.g. 127.0.0.1:8000)")))?;
+            c.bind = v
+                .parse()
+                .map_err(|_| bad(n, format!("invalid address {v:?} (expected host:port, e.g. 127.0.0.1:8000)")))?;
         }
         if let Some((n, v)) = get("AUTHGATE_DATABASE_URL") {
             if !(v.starts_with("sqlite:")) {

@@ -113,8 +113,7 @@ pub fn envelope(success: bool, message: &str, data: Value, errors: Value) -> Val
 /// A JSON response carrying the envelope.
 pub fn respond(status: StatusCode, body: Value) -> Response {
     let mut res = (status, body.to_string()).into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }
 
@@ -143,8 +142,7 @@ impl IntoResponse for Error {
         let mut res = respond(status, envelope(false, &message, data, errors));
         match self {
             Error::Unauthorized(_) => {
-                res.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
             }
             Error::TooManyRequests { retry_after_secs } => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

@@ -149,10 +149,10 @@ fn argon2_raw(
 /// `argon2id$v=19$m=…,t=…,p=…$salt$hash` (very old Django omits `v=`).
 fn argon2_verify(pw: &[u8], rest: &str, want: Argon2Cost) -> Option<(bool, bool)> {
     let mut parts: Vec<&str> = rest.split('$').collect();
-    let alg = match parts.first()? {
-        &"argon2id" => argon2::Algorithm::Argon2id,
-        &"argon2i" => argon2::Algorithm::Argon2i,
-        &"argon2d" => argon2::Algorithm::Argon2d,
+    let alg = match *parts.first()? {
+        "argon2id" => argon2::Algorithm::Argon2id,
+        "argon2i" => argon2::Algorithm::Argon2i,
+        "argon2d" => argon2::Algorithm::Argon2d,
         _ => return None,
     };
     let version = if parts.get(1)?.starts_with("v=") {
@@ -176,10 +176,8 @@ fn argon2_verify(pw: &[u8], rest: &str, want: Argon2Cost) -> Option<(bool, bool)
     let salt = STANDARD_NO_PAD.decode(salt).ok()?;
     let expected = STANDARD_NO_PAD.decode(hash).ok()?;
     let actual = argon2_raw(alg, version, cost, pw, &salt, expected.len())?;
-    let weaker = alg != argon2::Algorithm::Argon2id
-        || version != argon2::Version::V0x13
-        || cost.m < want.m
-        || cost.t < want.t;
+    let weaker =
+        alg != argon2::Algorithm::Argon2id || version != argon2::Version::V0x13 || cost.m < want.m || cost.t < want.t;
     Some((ct_eq(&actual, &expected), weaker))
 }
 
@@ -207,10 +205,9 @@ where
     Some((ct_eq(&actual, &expected), iterations))
 }
 
-/// `$<bcrypt string>` (Django keeps an empty salt field before it).
+/// `rest` is the whole bcrypt string (`$2b$12$…`).
 fn bcrypt_verify(pw: &[u8], rest: &str) -> bool {
-    let Some(bcrypt_hash) = rest.strip_prefix('$') else { return false };
-    bcrypt::verify(pw, bcrypt_hash).unwrap_or(false)
+    rest.starts_with('$') && bcrypt::verify(pw, rest).unwrap_or(false)
 }
 
 /// `<N>$<salt>$<r>$<p>$<base64 64-byte key>`.
@@ -242,9 +239,116 @@ fn md5_verify(pw: &[u8], rest: &str) -> Option<bool> {
 }
 
 #[cfg(test)]
-pub(crate) fn encode_with_salt(kind: HasherKind, password: &str, salt: &str, argon2: Argon2Cost, iterations: u32) -> String {
+pub(crate) fn encode_with_salt(
+    kind: HasherKind,
+    password: &str,
+    salt: &str,
+    argon2: Argon2Cost,
+    iterations: u32,
+) -> String {
     match kind {
         HasherKind::Argon2 => argon2_encode(password, salt.as_bytes(), argon2),
         HasherKind::Pbkdf2Sha256 => pbkdf2_sha256_encode(password, salt, iterations),
+    }
+}
+
+/// Vectors made by real Django 6.1 (`scripts/django_vectors.py`, which calls
+/// each Django hasher's `encode(password, salt)` with fixed salts and checks
+/// them with `check_password`).
+#[cfg(test)]
+mod django_vectors {
+    use super::*;
+    use serde_json::Value;
+
+    fn vectors() -> Value {
+        serde_json::from_str(include_str!("../../tests/fixtures/django_vectors.json")).unwrap()
+    }
+
+    /// One pass over every vector (they are slow by design): it verifies,
+    /// a wrong password does not, and only weaker or foreign hashes ask for
+    /// an upgrade (Django's own argon2 defaults use more memory than OWASP's).
+    #[test]
+    fn every_django_hash_verifies_and_upgrades_only_when_weaker() {
+        let v = vectors();
+        let wrong = v["wrong_password"].as_str().unwrap();
+        let h = Hasher::new(HasherKind::Argon2);
+        for entry in v["password_hashes"].as_array().unwrap() {
+            let (pw, encoded) = (entry["password"].as_str().unwrap(), entry["encoded"].as_str().unwrap());
+            let verdict = h.verify(pw, encoded);
+            assert!(verdict.matches, "{encoded} did not verify");
+            assert_eq!(verdict.needs_upgrade, !encoded.starts_with("argon2$"), "{encoded}");
+            assert!(!h.verify(wrong, encoded).matches, "{encoded} accepted a wrong password");
+        }
+    }
+
+    #[test]
+    fn authgate_writes_the_hashes_django_writes() {
+        let v = vectors();
+        for entry in v["password_hashes"].as_array().unwrap() {
+            let (pw, salt, encoded) = (
+                entry["password"].as_str().unwrap(),
+                entry["salt"].as_str().unwrap(),
+                entry["encoded"].as_str().unwrap(),
+            );
+            let p = &entry["params"];
+            let ours = match entry["algorithm"].as_str().unwrap() {
+                "argon2" => {
+                    let cost = Argon2Cost {
+                        m: p["memory_cost"].as_u64().unwrap() as u32,
+                        t: p["time_cost"].as_u64().unwrap() as u32,
+                        p: p["parallelism"].as_u64().unwrap() as u32,
+                    };
+                    encode_with_salt(HasherKind::Argon2, pw, salt, cost, 0)
+                }
+                "pbkdf2_sha256" => {
+                    let iterations = encoded.split('$').nth(1).unwrap().parse().unwrap();
+                    encode_with_salt(HasherKind::Pbkdf2Sha256, pw, salt, ARGON2_OWASP, iterations)
+                }
+                _ => continue,
+            };
+            assert_eq!(ours, encoded);
+        }
+    }
+
+    #[test]
+    fn bcrypt_sha256_uses_the_whole_long_password() {
+        let v = &vectors()["bcrypt_long_password"];
+        let pw = v["password"].as_str().unwrap();
+        let h = Hasher::new(HasherKind::Argon2);
+        assert!(h.verify(pw, v["bcrypt_sha256_encoded"].as_str().unwrap()).matches);
+        assert!(!h.verify(pw, v["bcrypt_sha256_of_first_72_bytes"].as_str().unwrap()).matches);
+    }
+
+    #[test]
+    fn new_hashes_use_the_configured_hasher() {
+        let argon = Hasher::new(HasherKind::Argon2);
+        let mine = argon.hash("s3cret-enough");
+        assert!(mine.starts_with("argon2$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(argon.verify("s3cret-enough", &mine), Verdict { matches: true, needs_upgrade: false });
+        let pbkdf2 = Hasher::new(HasherKind::Pbkdf2Sha256);
+        assert_eq!(pbkdf2.verify("s3cret-enough", &mine), Verdict { matches: true, needs_upgrade: true });
+        let theirs = pbkdf2.hash("s3cret-enough");
+        assert!(theirs.starts_with("pbkdf2_sha256$1500000$"));
+        assert_eq!(pbkdf2.verify("s3cret-enough", &theirs), Verdict { matches: true, needs_upgrade: false });
+    }
+
+    #[test]
+    fn malformed_and_unusable_hashes_never_match() {
+        let h = Hasher::new(HasherKind::Argon2);
+        for bad in [
+            "",
+            "!",
+            "!unusable",
+            "argon2$",
+            "argon2$argon2id$v=19$m=x$a$b",
+            "pbkdf2_sha256$0$salt$AAAA",
+            "pbkdf2_sha256$abc$salt$AAAA",
+            "bcrypt_sha256$nope",
+            "scrypt$3$salt$8$1$AAAA",
+            "unknown$x",
+            "md5$salt",
+        ] {
+            assert!(!h.verify("password", bad).matches, "{bad:?}");
+        }
     }
 }

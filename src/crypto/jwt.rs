@@ -60,8 +60,8 @@ impl JwtKeys {
 
     /// Verifies the signature and expiry, and that the token is of `kind`.
     pub fn verify(&self, token: &str, kind: TokenType) -> Result<Claims, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| TokenError::Invalid)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
         if data.claims.token_type != kind {
             return Err(TokenError::WrongType);
         }
@@ -113,7 +113,10 @@ mod tests {
         let token = keys().sign(&sample(TokenType::Access, 1_700_000_000, 300));
         let mut parts = token.split('.');
         let header = B64.decode(parts.next().unwrap()).unwrap();
-        assert_eq!(serde_json::from_slice::<serde_json::Value>(&header).unwrap(), serde_json::json!({"alg": "HS256", "typ": "JWT"}));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&header).unwrap(),
+            serde_json::json!({"alg": "HS256", "typ": "JWT"})
+        );
         let payload = String::from_utf8(B64.decode(parts.next().unwrap()).unwrap()).unwrap();
         assert!(payload.starts_with(r#"{"token_type":"access","exp":1700000300,"iat":1700000000,"jti":"#), "{payload}");
     }

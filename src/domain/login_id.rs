@@ -16,9 +16,7 @@ impl LoginId {
         if raw.contains('@') {
             Email::parse(raw).map(LoginId::Email)
         } else {
-            Phone::parse(raw)
-                .map(LoginId::Phone)
-                .map_err(|_| "Enter a valid email address or phone number.")
+            Phone::parse(raw).map(LoginId::Phone).map_err(|_| "Enter a valid email address or phone number.")
         }
     }
 }

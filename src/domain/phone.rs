@@ -11,10 +11,7 @@ impl Phone {
         let s = raw.trim();
         // Formatting characters are fine; letters (vanity numbers) and
         // anything odd are not, and neither is a number without its country.
-        if s.len() > 32
-            || !s.starts_with('+')
-            || !s[1..].chars().all(|c| c.is_ascii_digit() || " -().".contains(c))
-        {
+        if s.len() > 32 || !s.starts_with('+') || !s[1..].chars().all(|c| c.is_ascii_digit() || " -().".contains(c)) {
             return Err(INVALID);
         }
         let number = phonenumber::parse(None, s).map_err(|_| INVALID)?;

@@ -29,7 +29,8 @@ pub async fn logout(svc: &Services, me: &Principal, refresh: &str, client: &Clie
     if user_id != me.user.id {
         return Err(invalid());
     }
-    let event = AuditEvent::new("logout", Outcome::Success, Some(user_id), client).with_detail(json!({"session_id": sid}));
+    let event =
+        AuditEvent::new("logout", Outcome::Success, Some(user_id), client).with_detail(json!({"session_id": sid}));
     svc.store.revoke_session(&sid, user_id, "logout", &event).await?;
     Ok(())
 }

@@ -13,7 +13,12 @@ use crate::store::NewUser;
 /// uniqueness rules as registration.
 pub async fn create_superuser(svc: &Services, email: Email, phone: Option<Phone>, password: Password) -> Result<User> {
     let mut errors = FieldErrors::new();
-    let attrs = Attributes { email: Some(email.as_str()), phone: phone.as_ref().map(Phone::as_str), first_name: "", last_name: "" };
+    let attrs = Attributes {
+        email: Some(email.as_str()),
+        phone: phone.as_ref().map(Phone::as_str),
+        first_name: "",
+        last_name: "",
+    };
     for message in policy::check(password.expose(), svc.config.password_min_length, &attrs) {
         errors.add("password", message);
     }

@@ -38,14 +38,16 @@ pub async fn login(svc: &Services, login: &LoginId, password: &Password, client:
     }
     let now = Utc::now();
     let (session, tokens) = tokens::new_session(svc, &user, client, now);
-    let event = AuditEvent::new("login", Outcome::Success, Some(user.id), client).with_detail(json!({"session_id": session.id}));
+    let event = AuditEvent::new("login", Outcome::Success, Some(user.id), client)
+        .with_detail(json!({"session_id": session.id}));
     svc.store.open_session(&session, now, &event).await?;
     user.last_login = Some(now);
     Ok(SignedIn { tokens, user })
 }
 
 async fn failed(svc: &Services, user: Option<&User>, reason: &str, client: &ClientInfo) -> Result<()> {
-    let event = AuditEvent::new("login_failed", Outcome::Failure, user.map(|u| u.id), client).with_detail(json!({"reason": reason}));
+    let event = AuditEvent::new("login_failed", Outcome::Failure, user.map(|u| u.id), client)
+        .with_detail(json!({"reason": reason}));
     svc.store.record_audit(&event).await
 }
 

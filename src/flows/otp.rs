@@ -51,7 +51,8 @@ pub async fn verify(svc: &Services, login: &LoginId, code: &str, client: &Client
     }
     let stored = svc.store.take_otp_attempt(user.id, OtpPurpose::Verify).await?;
     let good = stored.filter(|s| {
-        otp::well_formed(code) && otp::matches(svc.secret.0.as_bytes(), &user.id.to_string(), "verify", code, &s.code_hash)
+        otp::well_formed(code)
+            && otp::matches(svc.secret.0.as_bytes(), &user.id.to_string(), "verify", code, &s.code_hash)
     });
     let Some(stored) = good else {
         svc.store.record_audit(&AuditEvent::new("otp_verify", Outcome::Failure, Some(user.id), client)).await?;

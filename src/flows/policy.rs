@@ -105,7 +105,12 @@ mod tests {
     use super::*;
 
     fn attrs() -> Attributes<'static> {
-        Attributes { email: Some("ana.smith@example.com"), phone: Some("+14155552671"), first_name: "Ana", last_name: "Smith" }
+        Attributes {
+            email: Some("ana.smith@example.com"),
+            phone: Some("+14155552671"),
+            first_name: "Ana",
+            last_name: "Smith",
+        }
     }
 
     #[test]

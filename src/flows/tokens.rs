@@ -38,7 +38,15 @@ fn sign_refresh(svc: &Services, user: &User, sid: &str, state: &RefreshState) ->
 }
 
 fn sign_access(svc: &Services, user: &User, sid: &str, now: DateTime<Utc>) -> String {
-    let c = claims(TokenType::Access, &user.id.to_string(), user.role.as_str(), sid, random_hex32(), unix(now), svc.config.access_token_ttl);
+    let c = claims(
+        TokenType::Access,
+        &user.id.to_string(),
+        user.role.as_str(),
+        sid,
+        random_hex32(),
+        unix(now),
+        svc.config.access_token_ttl,
+    );
     svc.keys.sign(&c)
 }
 
@@ -70,7 +78,8 @@ pub fn verify_refresh(svc: &Services, token: &str) -> Option<(Claims, Uuid, Stri
 /// session for anyone presenting a retired token after it.
 pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result<TokenPair> {
     let (claims, user_id, sid) = verify_refresh(svc, token).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
-    let user = svc.store.find_user(user_id).await?.filter(User::can_sign_in).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
+    let user =
+        svc.store.find_user(user_id).await?.filter(User::can_sign_in).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
     let now = Utc::now();
     let next = refresh_state(svc, now);
     let audit = |r: &Rotation| {
@@ -82,10 +91,8 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
         };
         Some(AuditEvent::new(action, outcome, Some(user_id), client).with_detail(detail))
     };
-    let rotation = svc
-        .store
-        .rotate_session(&sid, user_id, &claims.jti, &next, svc.config.refresh_reuse_grace, &audit)
-        .await?;
+    let rotation =
+        svc.store.rotate_session(&sid, user_id, &claims.jti, &next, svc.config.refresh_reuse_grace, &audit).await?;
     let refresh = match rotation {
         Rotation::Rotated => sign_refresh(svc, &user, &sid, &next),
         Rotation::Grace(current) => sign_refresh(svc, &user, &sid, &current),

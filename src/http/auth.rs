@@ -19,7 +19,11 @@ pub struct LoginBody {
     password: Option<String>,
 }
 
-pub async fn login(State(svc): State<AppState>, Client(client): Client, JsonBody(body): JsonBody<LoginBody>) -> Result<Response> {
+pub async fn login(
+    State(svc): State<AppState>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Response> {
     let mut form = Form::default();
     let login_id = form.required("email_or_phone", body.email_or_phone);
     let password = form.password("password", body.password);
@@ -48,7 +52,11 @@ pub struct RegisterBody {
     role: Option<String>,
 }
 
-pub async fn register(State(svc): State<AppState>, Client(client): Client, JsonBody(body): JsonBody<RegisterBody>) -> Result<Response> {
+pub async fn register(
+    State(svc): State<AppState>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<RegisterBody>,
+) -> Result<Response> {
     let mut form = Form::default();
     let email = form.email(body.email);
     let phone = form.phone(body.phone);
@@ -79,7 +87,11 @@ pub struct RefreshBody {
     refresh: Option<String>,
 }
 
-pub async fn refresh(State(svc): State<AppState>, Client(client): Client, JsonBody(body): JsonBody<RefreshBody>) -> Result<Response> {
+pub async fn refresh(
+    State(svc): State<AppState>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<RefreshBody>,
+) -> Result<Response> {
     let mut form = Form::default();
     let token = form.required("refresh", body.refresh);
     form.errors.into_result()?;
@@ -106,7 +118,11 @@ pub struct VerifyOtpBody {
     otp: Option<String>,
 }
 
-pub async fn verify_otp(State(svc): State<AppState>, Client(client): Client, JsonBody(body): JsonBody<VerifyOtpBody>) -> Result<Response> {
+pub async fn verify_otp(
+    State(svc): State<AppState>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<VerifyOtpBody>,
+) -> Result<Response> {
     let mut form = Form::default();
     let login_id = form.login_id("email_or_phone", body.email_or_phone);
     let code = form.required("otp", body.otp);
@@ -121,7 +137,11 @@ pub struct ResendOtpBody {
     email_or_phone: Option<String>,
 }
 
-pub async fn resend_otp(State(svc): State<AppState>, Client(client): Client, JsonBody(body): JsonBody<ResendOtpBody>) -> Result<Response> {
+pub async fn resend_otp(
+    State(svc): State<AppState>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<ResendOtpBody>,
+) -> Result<Response> {
     let mut form = Form::default();
     let login_id = form.login_id("email_or_phone", body.email_or_phone);
     form.errors.into_result()?;

@@ -22,7 +22,11 @@ pub struct PatchBody {
     last_name: Option<String>,
 }
 
-pub async fn patch(State(svc): State<AppState>, Auth(me): Auth, JsonBody(body): JsonBody<PatchBody>) -> Result<Response> {
+pub async fn patch(
+    State(svc): State<AppState>,
+    Auth(me): Auth,
+    JsonBody(body): JsonBody<PatchBody>,
+) -> Result<Response> {
     let mut form = Form::default();
     let change = NameChange {
         first_name: body.first_name.map(|v| form.name("first_name", Some(v), true)).unwrap_or_default(),

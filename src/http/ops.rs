@@ -2,8 +2,8 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
 use axum::http::Request;
+use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -36,10 +36,7 @@ pub async fn not_found() -> Error {
 pub async fn envelope_bare_errors(req: Request<Body>, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
-    let has_json = res
-        .headers()
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let has_json = res.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if !(status.is_client_error() || status.is_server_error()) || has_json {
         return res;
     }
@@ -49,4 +46,3 @@ pub async fn envelope_bare_errors(req: Request<Body>, next: Next) -> Response {
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, fresh.into_body())
 }
-

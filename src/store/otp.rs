@@ -32,7 +32,14 @@ pub struct OtpCheck {
 
 impl Store {
     /// Replaces the user's code for `purpose` with a new one.
-    pub async fn replace_otp(&self, user_id: UserId, purpose: OtpPurpose, code_hash: &str, expires_at: DateTime<Utc>, event: &AuditEvent) -> Result<()> {
+    pub async fn replace_otp(
+        &self,
+        user_id: UserId,
+        purpose: OtpPurpose,
+        code_hash: &str,
+        expires_at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         upsert_otp(&mut tx, user_id, purpose, code_hash, expires_at).await?;
         insert_audit(&mut tx, event).await?;
@@ -83,7 +90,13 @@ impl Store {
     }
 }
 
-pub(super) async fn upsert_otp(conn: &mut SqliteConnection, user_id: UserId, purpose: OtpPurpose, code_hash: &str, expires_at: DateTime<Utc>) -> Result<()> {
+pub(super) async fn upsert_otp(
+    conn: &mut SqliteConnection,
+    user_id: UserId,
+    purpose: OtpPurpose,
+    code_hash: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO otp_codes (user_id, purpose, code_hash, expires_at, attempts, created_at)
          VALUES ($1, $2, $3, $4, 0, $5)

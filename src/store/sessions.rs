@@ -108,7 +108,13 @@ impl Store {
     }
 
     /// Revokes one session of `user_id`; false when there was no live one.
-    pub async fn revoke_session(&self, session_id: &str, user_id: UserId, reason: &str, event: &AuditEvent) -> Result<bool> {
+    pub async fn revoke_session(
+        &self,
+        session_id: &str,
+        user_id: UserId,
+        reason: &str,
+        event: &AuditEvent,
+    ) -> Result<bool> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = $3, revoked_reason = $4
@@ -150,7 +156,11 @@ async fn judge_stale(
     if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
         return Ok(Rotation::Dead);
     }
-    let current = RefreshState { jti: row.try_get("refresh_jti")?, iat: row.try_get("refresh_iat")?, exp: row.try_get("refresh_exp")? };
+    let current = RefreshState {
+        jti: row.try_get("refresh_jti")?,
+        iat: row.try_get("refresh_iat")?,
+        exp: row.try_get("refresh_exp")?,
+    };
     if current.jti == presented_jti {
         return Ok(Rotation::Dead); // current, so it failed on expiry
     }

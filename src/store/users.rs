@@ -43,9 +43,8 @@ macro_rules! select_users {
 fn user_from_row(row: &SqliteRow) -> Result<User> {
     let id: String = row.try_get("id")?;
     let role: String = row.try_get("role")?;
-    let opt_time = |col: &str| -> Result<Option<DateTime<Utc>>> {
-        Ok(row.try_get::<Option<i64>, _>(col)?.map(from_micros))
-    };
+    let opt_time =
+        |col: &str| -> Result<Option<DateTime<Utc>>> { Ok(row.try_get::<Option<i64>, _>(col)?.map(from_micros)) };
     Ok(User {
         id: Uuid::parse_str(&id).map_err(Error::internal)?,
         email: row.try_get::<Option<String>, _>("email")?.map(Email::from_trusted),
@@ -87,19 +86,15 @@ impl Store {
 
     /// Any account by id, deleted or not.
     pub async fn find_user(&self, id: UserId) -> Result<Option<User>> {
-        let row = sqlx::query(select_users!("WHERE u.id = $1"))
-            .bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(select_users!("WHERE u.id = $1")).bind(id.to_string()).fetch_optional(&self.pool).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     /// The user behind an access token, if its session is still live.
     pub async fn find_session_user(&self, id: UserId, session_id: &str) -> Result<Option<User>> {
-        let sql = select_users!("JOIN sessions s ON s.user_id = u.id WHERE u.id = $1 AND s.id = $2 AND s.revoked_at IS NULL");
-        let row = sqlx::query(sql)
-            .bind(id.to_string())
-            .bind(session_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let sql =
+            select_users!("JOIN sessions s ON s.user_id = u.id WHERE u.id = $1 AND s.id = $2 AND s.revoked_at IS NULL");
+        let row = sqlx::query(sql).bind(id.to_string()).bind(session_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
