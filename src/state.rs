@@ -6,7 +6,7 @@ use crate::config::{Config, Secret};
 use crate::crypto::hashers::Hasher;
 use crate::crypto::jwt::JwtKeys;
 use crate::crypto::pool::HashPool;
-use crate::delivery::{Delivery, LogDelivery};
+use crate::delivery::{Channels, DeliveryQueue, QueueConfig};
 use crate::error::Result;
 use crate::flows::policy;
 use crate::store::Store;
@@ -18,7 +18,7 @@ pub struct Services {
     /// The signing secret: JWTs, OTP digests, reset tokens.
     pub secret: Secret,
     pub hashing: HashPool,
-    pub delivery: Arc<dyn Delivery>,
+    pub delivery: DeliveryQueue,
 }
 
 pub type AppState = Arc<Services>;
@@ -39,12 +39,14 @@ impl Services {
                 Secret(key)
             }
         };
+        let channels = Channels::from_config(&config).map_err(crate::error::Error::internal)?;
+        let (delivery, _worker) = DeliveryQueue::start(Arc::new(channels), QueueConfig::default());
         policy::warm_up();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Arc::new(Services {
             keys: JwtKeys::new(secret.0.as_bytes()),
             hashing: HashPool::new(Hasher::new(config.password_hasher), cores),
-            delivery: Arc::new(LogDelivery),
+            delivery,
             secret,
             store,
             config,

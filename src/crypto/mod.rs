@@ -5,6 +5,7 @@ pub mod hashers;
 pub mod jwt;
 pub mod otp;
 pub mod pool;
+pub mod reset_token;
 
 use subtle::ConstantTimeEq;
 

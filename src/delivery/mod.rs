@@ -1,9 +1,20 @@
-//! Sending codes and links to people. Flows hand a message over and move on:
-//! a delivery never changes a flow's answer (no account enumeration).
+//! Sending codes and links to people. Flows hand a message to the queue and
+//! move on: a delivery never changes a flow's answer (no account
+//! enumeration), and a failure is logged, retried and counted.
 
 mod log;
+mod queue;
+mod sms;
+mod smtp;
 
-pub use log::LogDelivery;
+use std::future::Future;
+use std::pin::Pin;
+
+pub use queue::{DeliveryQueue, DeliveryStats, QueueConfig};
+pub use sms::SmsWebhook;
+pub use smtp::SmtpSender;
+
+use crate::config::{Config, ConfigError};
 
 /// A message for one person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +32,53 @@ impl Message {
     }
 }
 
-/// Where messages go. `send` must not block: it hands the message over.
+/// Where flows put messages. `send` must not block: it hands over.
 pub trait Delivery: Send + Sync + 'static {
     fn send(&self, message: Message);
+}
+
+pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Moves one message over its channel; the queue's worker awaits it.
+pub trait Transport: Send + Sync + 'static {
+    fn deliver<'a>(&'a self, message: &'a Message) -> DeliverFuture<'a>;
+}
+
+/// The configured channels; a missing one falls back to the log.
+pub struct Channels {
+    pub email: Option<SmtpSender>,
+    pub sms: Option<SmsWebhook>,
+}
+
+impl Channels {
+    pub fn from_config(c: &Config) -> Result<Channels, ConfigError> {
+        let email = c
+            .smtp_url
+            .as_ref()
+            .map(|url| SmtpSender::new(&url.0, &c.email_from))
+            .transpose()
+            .map_err(|reason| ConfigError { var: "AUTHGATE_SMTP_URL".into(), reason })?;
+        let sms = c
+            .sms_webhook_url
+            .as_deref()
+            .map(SmsWebhook::new)
+            .transpose()
+            .map_err(|reason| ConfigError { var: "AUTHGATE_SMS_WEBHOOK_URL".into(), reason })?;
+        Ok(Channels { email, sms })
+    }
+}
+
+impl Transport for Channels {
+    fn deliver<'a>(&'a self, message: &'a Message) -> DeliverFuture<'a> {
+        Box::pin(async move {
+            match (message, &self.email, &self.sms) {
+                (Message::Email { to, subject, body }, Some(smtp), _) => smtp.send(to, subject, body).await,
+                (Message::Sms { to, body }, _, Some(webhook)) => webhook.send(to, body).await,
+                _ => {
+                    log::write(message);
+                    Ok(())
+                }
+            }
+        })
+    }
 }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod login;
 pub mod otp;
+pub mod passwords;
 pub mod policy;
 pub mod register;
 pub mod tokens;

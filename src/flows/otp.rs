@@ -5,10 +5,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::crypto::otp;
-use crate::delivery::Message;
+use crate::delivery::{Delivery, Message};
 use crate::domain::{AuditEvent, ClientInfo, LoginId, Outcome, User, UserId};
 use crate::error::{Error, Result};
-use crate::state::Services;
+use crate::state::{AppState, Services};
 use crate::store::OtpPurpose;
 
 pub const LIFETIME: Duration = Duration::from_secs(5 * 60);
@@ -45,10 +45,8 @@ pub fn deliver(svc: &Services, user: &User, code: &str, purpose: OtpPurpose) {
 /// Checks a verification code; on success the account is verified.
 pub async fn verify(svc: &Services, login: &LoginId, code: &str, client: &ClientInfo) -> Result<User> {
     let invalid = || Error::field("otp", INVALID_CODE);
-    let user = svc.store.find_user_by_login(login).await?.ok_or_else(invalid)?;
-    if user.is_verified {
-        return Ok(user);
-    }
+    // An unknown or already verified account has no live code: same answer.
+    let user = svc.store.find_user_by_login(login).await?.filter(|u| !u.is_verified).ok_or_else(invalid)?;
     let stored = svc.store.take_otp_attempt(user.id, OtpPurpose::Verify).await?;
     let good = stored.filter(|s| {
         otp::well_formed(code)
@@ -65,9 +63,19 @@ pub async fn verify(svc: &Services, login: &LoginId, code: &str, client: &Client
     svc.store.find_user(user.id).await?.ok_or_else(invalid)
 }
 
-/// Replaces the code of an unverified account and sends it. Answers alike
-/// whether or not the account exists.
-pub async fn resend(svc: &Services, login: &LoginId, client: &ClientInfo) -> Result<()> {
+/// Starts a resend and returns at once: like a reset request, the answer
+/// and its timing cannot tell whether the account exists.
+pub fn request_resend(svc: &AppState, login: LoginId, client: ClientInfo) {
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        if let Err(e) = resend(&svc, &login, &client).await {
+            tracing::error!(error = %e, "verification code resend failed");
+        }
+    });
+}
+
+/// Replaces the code of an unverified account and sends it.
+async fn resend(svc: &Services, login: &LoginId, client: &ClientInfo) -> Result<()> {
     let user = svc.store.find_user_by_login(login).await?.filter(|u| u.can_sign_in() && !u.is_verified);
     let Some(user) = user else { return Ok(()) };
     let code = issue(svc, user.id, OtpPurpose::Verify, Utc::now());

@@ -5,15 +5,22 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::LazyLock;
 
-/// Django's common-password list, compressed inside the binary.
-static COMMON_GZ: &[u8] = include_bytes!("../../data/common-passwords.txt.gz");
+/// Django's common-password list (19,640 entries) and zxcvbn's 30,000 most
+/// common passwords, compressed inside the binary (see `data/README.md`).
+static COMMON_GZ: [&[u8]; 2] =
+    [include_bytes!("../../data/common-passwords.txt.gz"), include_bytes!("../../data/common-passwords-zxcvbn.txt.gz")];
 
 static COMMON: LazyLock<HashSet<String>> = LazyLock::new(|| {
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(COMMON_GZ)
-        .read_to_string(&mut text)
-        .expect("the embedded password list is valid gzip UTF-8");
-    text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+    let mut set = HashSet::new();
+    for gz in COMMON_GZ {
+        let mut text = String::new();
+        // Both files are fixed at build time and checked by the tests below.
+        if let Err(e) = flate2::read::GzDecoder::new(gz).read_to_string(&mut text) {
+            tracing::error!(error = %e, "an embedded common-password list is unreadable");
+        }
+        set.extend(text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()));
+    }
+    set
 });
 
 /// Account attributes a password must not resemble, with Django's names.
@@ -114,8 +121,9 @@ mod tests {
     }
 
     #[test]
-    fn the_list_is_django_s() {
-        assert_eq!(warm_up(), 19_640);
+    fn the_list_holds_django_s_and_zxcvbn_s() {
+        assert_eq!(warm_up(), 40_101);
+        assert!(COMMON.contains("dragon") && COMMON.contains("jordan23"));
         assert_eq!(check("password", 8, &attrs()), vec!["This password is too common."]);
         assert_eq!(check("  PassWord ", 8, &attrs()), vec!["This password is too common."]);
     }

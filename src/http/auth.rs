@@ -27,8 +27,7 @@ pub async fn login(
     let mut form = Form::default();
     let login_id = form.required("email_or_phone", body.email_or_phone);
     let password = form.password("password", body.password);
-    form.errors.into_result()?;
-    let (Some(raw), Some(password)) = (login_id, password) else { unreachable!("errors were reported") };
+    let (Some(raw), Some(password)) = (login_id, password) else { return Err(form.into_error()) };
     // A well-formed request for an address that cannot exist is still just
     // "invalid credentials", with the same work done.
     let Ok(login_id) = crate::domain::LoginId::parse(&raw) else {
@@ -67,12 +66,12 @@ pub async fn register(
     if matches!((&email, &phone), (Some(None), Some(None))) {
         form.errors.add("non_field_errors", "Provide an email or a phone number.");
     }
-    form.errors.into_result()?;
     let (Some(email), Some(phone), Some(password), Some(first_name), Some(last_name), Some(role)) =
         (email, phone, password, first_name, last_name, role)
     else {
-        unreachable!("errors were reported")
+        return Err(form.into_error());
     };
+    form.errors.into_result()?;
     let reg = register::Registration { email, phone, password, first_name, last_name, role };
     let done = register::register(&svc, reg, &client).await?;
     let mut data = json!({"user": done.user.to_json()});
@@ -93,9 +92,8 @@ pub async fn refresh(
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<Response> {
     let mut form = Form::default();
-    let token = form.required("refresh", body.refresh);
-    form.errors.into_result()?;
-    let pair = tokens::refresh(&svc, &token.unwrap_or_default(), &client).await?;
+    let Some(token) = form.required("refresh", body.refresh) else { return Err(form.into_error()) };
+    let pair = tokens::refresh(&svc, &token, &client).await?;
     Ok(ok("Token refreshed.", json!({"access": pair.access, "refresh": pair.refresh})))
 }
 
@@ -106,9 +104,8 @@ pub async fn logout(
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<Response> {
     let mut form = Form::default();
-    let token = form.required("refresh", body.refresh);
-    form.errors.into_result()?;
-    account::logout(&svc, &me, &token.unwrap_or_default(), &client).await?;
+    let Some(token) = form.required("refresh", body.refresh) else { return Err(form.into_error()) };
+    account::logout(&svc, &me, &token, &client).await?;
     Ok(ok("Logout successful.", json!({})))
 }
 
@@ -126,8 +123,7 @@ pub async fn verify_otp(
     let mut form = Form::default();
     let login_id = form.login_id("email_or_phone", body.email_or_phone);
     let code = form.required("otp", body.otp);
-    form.errors.into_result()?;
-    let (Some(login_id), Some(code)) = (login_id, code) else { unreachable!("errors were reported") };
+    let (Some(login_id), Some(code)) = (login_id, code) else { return Err(form.into_error()) };
     let user = otp::verify(&svc, &login_id, code.trim(), &client).await?;
     Ok(ok("Account verified.", json!({"user": user.to_json()})))
 }
@@ -143,10 +139,7 @@ pub async fn resend_otp(
     JsonBody(body): JsonBody<ResendOtpBody>,
 ) -> Result<Response> {
     let mut form = Form::default();
-    let login_id = form.login_id("email_or_phone", body.email_or_phone);
-    form.errors.into_result()?;
-    if let Some(login_id) = login_id {
-        otp::resend(&svc, &login_id, &client).await?;
-    }
+    let Some(login_id) = form.login_id("email_or_phone", body.email_or_phone) else { return Err(form.into_error()) };
+    otp::request_resend(&svc, login_id, client);
     Ok(ok("If the account exists and is not yet verified, a new code has been sent.", json!({})))
 }

@@ -2,7 +2,7 @@
 //! all problems are reported at once, as DRF does.
 
 use crate::domain::{Email, LoginId, Password, Phone, Role};
-use crate::error::FieldErrors;
+use crate::error::{Error, FieldErrors};
 
 const REQUIRED: &str = "This field is required.";
 const BLANK: &str = "This field may not be blank.";
@@ -79,6 +79,11 @@ impl Form {
             Ok(_) => self.fail("role", "This role cannot be chosen at registration (client or vendor)."),
             Err(_) => self.fail("role", format!("\"{raw}\" is not a valid choice (client or vendor).")),
         }
+    }
+
+    /// The 400 carrying every problem found.
+    pub fn into_error(self) -> Error {
+        Error::Validation(self.errors)
     }
 
     fn fail<T>(&mut self, field: &str, message: impl Into<String>) -> Option<T> {

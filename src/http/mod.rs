@@ -7,6 +7,7 @@ mod extract;
 mod forms;
 mod me;
 mod ops;
+mod passwords;
 mod reply;
 
 use axum::Router;
@@ -24,6 +25,9 @@ fn features() -> Vec<(&'static str, Option<&'static str>, MethodRouter<AppState>
         ("/auth/register/", Some("/auth/register/"), post(auth::register)),
         ("/auth/logout/", Some("/auth/logout/"), post(auth::logout)),
         ("/auth/token/refresh/", Some("/auth/token/refresh/"), post(auth::refresh)),
+        ("/password/reset-request/", Some("/auth/password-reset/"), post(passwords::reset_request)),
+        ("/password/reset-confirm/", Some("/auth/password-reset-confirm/"), post(passwords::reset_confirm)),
+        ("/password/change/", Some("/auth/password-change/"), post(passwords::change)),
         ("/auth/verify-otp/", None, post(auth::verify_otp)),
         ("/auth/resend-otp/", None, post(auth::resend_otp)),
         ("/auth/me/", None, get(me::get).patch(me::patch)),
@@ -45,12 +49,13 @@ pub fn router(state: AppState) -> Router {
         .iter()
         .filter_map(|(_, legacy, h)| legacy.map(|l| (l, h)))
         .fold(Router::new(), |r, (path, h)| route_both(r, path, h.clone()));
+    let ops = route_both(Router::new(), "/healthz/", get(ops::healthz));
+    let ops = route_both(ops, "/readyz/", get(ops::readyz));
     Router::new()
         .nest("/api/v1", versioned.clone())
         .nest("/api/v2", versioned)
         .merge(legacy)
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
+        .merge(ops)
         .fallback(ops::not_found)
         .layer(middleware::from_fn(ops::envelope_bare_errors))
         .with_state(state)

@@ -3,6 +3,7 @@
 
 mod audit;
 mod otp;
+mod passwords;
 mod sessions;
 mod settings;
 mod users;
@@ -14,6 +15,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use otp::{OtpCheck, OtpPurpose};
+pub use passwords::PasswordChange;
 pub use sessions::{NewSession, RefreshState, Rotation, Session};
 pub use users::{NewUser, UserTaken};
 

@@ -75,8 +75,10 @@ impl Store {
         grace: Duration,
         events: &(dyn Fn(&Rotation) -> Option<AuditEvent> + Sync),
     ) -> Result<Rotation> {
-        let now = now_micros();
         let mut tx = self.write_tx().await?;
+        // Read the clock only once the write lock is held: a request that
+        // waited for the lock must not judge the grace by when it arrived.
+        let now = now_micros();
         let rotated = sqlx::query(
             "UPDATE sessions
                 SET previous_jti = refresh_jti, refresh_jti = $4, refresh_iat = $5, refresh_exp = $6,
@@ -178,7 +180,7 @@ async fn judge_stale(
     Ok(Rotation::Reused)
 }
 
-async fn insert_session(conn: &mut SqliteConnection, s: &NewSession, at: DateTime<Utc>) -> Result<()> {
+pub(super) async fn insert_session(conn: &mut SqliteConnection, s: &NewSession, at: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "INSERT INTO sessions (id, user_id, refresh_jti, refresh_iat, refresh_exp, created_at, last_used_at, ip, user_agent)
          VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",

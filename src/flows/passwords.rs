@@ -1,0 +1,201 @@
+//! Password reset (by emailed link or SMS code) and change (contract §5).
+
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::otp;
+use super::policy::{self, Attributes};
+use super::tokens::{self, TokenPair};
+use crate::crypto::reset_token::{self, TokenSubject};
+use crate::delivery::{Delivery, Message};
+use crate::domain::{AuditEvent, ClientInfo, Email, LoginId, Outcome, Password, Phone, User};
+use crate::error::{Error, FieldErrors, Result};
+use crate::state::{AppState, Services};
+use crate::store::{OtpPurpose, PasswordChange};
+
+/// Reset links live 24 hours (contract §5), then die by themselves.
+pub const RESET_LINK_SECS: i64 = 24 * 3600;
+const BAD_LINK: &str = "The reset link is invalid or has expired.";
+const BAD_CODE: &str = "Invalid or expired code.";
+
+/// Starts a reset and returns at once: the look-up, the code or link and the
+/// sending all happen in the background, so the answer and its timing are
+/// the same whether or not the account exists.
+pub fn request_reset(svc: &AppState, login: LoginId, client: ClientInfo) {
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        if let Err(e) = send_reset(&svc, &login, &client).await {
+            tracing::error!(error = %e, "password reset request failed");
+        }
+    });
+}
+
+async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Result<()> {
+    let user = svc.store.find_user_by_login(login).await?.filter(User::can_sign_in);
+    let Some(user) = user else {
+        let event = AuditEvent::new("password_reset_request", Outcome::Failure, None, client)
+            .with_detail(json!({"reason": "unknown_account"}));
+        return svc.store.record_audit(&event).await;
+    };
+    let event = |channel| {
+        AuditEvent::new("password_reset_request", Outcome::Success, Some(user.id), client)
+            .with_detail(json!({"channel": channel}))
+    };
+    match login {
+        LoginId::Email(email) => {
+            svc.store.record_audit(&event("email")).await?;
+            let pk = user.id.to_string();
+            let token = reset_token::make(&svc.secret.0, &subject(&user, &pk), Utc::now());
+            let link = svc
+                .config
+                .reset_url
+                .replace("{uid}", &reset_token::uidb64(&user.id.to_string()))
+                .replace("{token}", &token);
+            let body = format!(
+                "Someone asked to reset the password of your account.\n\nTo choose a new password, open:\n{link}\n\n\
+                 The link works once and expires in 24 hours. If you did not ask for this, ignore this email."
+            );
+            svc.delivery.send(Message::Email { to: email.to_string(), subject: "Reset your password".into(), body });
+        }
+        LoginId::Phone(_) => {
+            let code = otp::issue(svc, user.id, OtpPurpose::Reset, Utc::now());
+            svc.store.replace_otp(user.id, OtpPurpose::Reset, &code.digest, code.expires_at, &event("sms")).await?;
+            otp::deliver(svc, &user, &code.plain, OtpPurpose::Reset);
+        }
+    }
+    Ok(())
+}
+
+/// What a reset link is bound to: Django's `_make_hash_value` inputs.
+fn subject<'a>(user: &'a User, pk: &'a str) -> TokenSubject<'a> {
+    TokenSubject {
+        pk,
+        password_hash: &user.password_hash,
+        last_login: user.last_login,
+        email: user.email.as_ref().map_or("", Email::as_str),
+    }
+}
+
+/// Sets a new password with the emailed link's `uidb64` and `token`.
+pub async fn confirm_with_link(
+    svc: &Services,
+    uidb64: &str,
+    token: &str,
+    new: &Password,
+    client: &ClientInfo,
+) -> Result<()> {
+    let bad = || Error::field("token", BAD_LINK);
+    let id = reset_token::decode_uidb64(uidb64).and_then(|s| Uuid::parse_str(&s).ok()).ok_or_else(bad)?;
+    let user = svc.store.find_user(id).await?.filter(User::can_sign_in).ok_or_else(bad)?;
+    let pk = user.id.to_string();
+    if !reset_token::check(&svc.secret.0, &subject(&user, &pk), token, Utc::now(), RESET_LINK_SECS) {
+        return Err(bad());
+    }
+    check_policy(svc, &user, new, "new_password")?;
+    let change = PasswordChange {
+        user_id: user.id,
+        old_hash: &user.password_hash,
+        new_hash: &svc.hashing.hash(new).await?,
+        reason: "password_reset",
+        reset_code: None,
+        new_session: None,
+    };
+    let event =
+        AuditEvent::new("password_reset", Outcome::Success, Some(user.id), client).with_detail(json!({"via": "email"}));
+    // The hash changes, so a second use of the link fails; so does a race.
+    if !svc.store.replace_password(&change, &event).await? {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Sets a new password with the SMS code.
+pub async fn confirm_with_code(
+    svc: &Services,
+    login: &LoginId,
+    code: &str,
+    new: &Password,
+    client: &ClientInfo,
+) -> Result<()> {
+    let bad = || Error::field("otp", BAD_CODE);
+    let user = svc.store.find_user_by_login(login).await?.filter(User::can_sign_in).ok_or_else(bad)?;
+    // The policy first, so a weak password does not spend an attempt.
+    check_policy(svc, &user, new, "new_password")?;
+    let stored = svc.store.take_otp_attempt(user.id, OtpPurpose::Reset).await?;
+    let secret = svc.secret.0.as_bytes();
+    let Some(stored) = stored.filter(|s| {
+        crate::crypto::otp::well_formed(code)
+            && crate::crypto::otp::matches(secret, &user.id.to_string(), OtpPurpose::Reset.as_str(), code, &s.code_hash)
+    }) else {
+        let event = AuditEvent::new("password_reset", Outcome::Failure, Some(user.id), client)
+            .with_detail(json!({"via": "sms"}));
+        svc.store.record_audit(&event).await?;
+        return Err(bad());
+    };
+    let change = PasswordChange {
+        user_id: user.id,
+        old_hash: &user.password_hash,
+        new_hash: &svc.hashing.hash(new).await?,
+        reason: "password_reset",
+        reset_code: Some(&stored.code_hash),
+        new_session: None,
+    };
+    let event =
+        AuditEvent::new("password_reset", Outcome::Success, Some(user.id), client).with_detail(json!({"via": "sms"}));
+    if !svc.store.replace_password(&change, &event).await? {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Changes the signed-in user's password; every session ends and a new one
+/// starts, whose tokens are returned.
+pub async fn change(
+    svc: &Services,
+    user: &User,
+    current: &Password,
+    new: &Password,
+    client: &ClientInfo,
+) -> Result<TokenPair> {
+    if !svc.hashing.verify(current, &user.password_hash).await?.matches {
+        let event = AuditEvent::new("password_change", Outcome::Failure, Some(user.id), client)
+            .with_detail(json!({"reason": "wrong_current_password"}));
+        svc.store.record_audit(&event).await?;
+        return Err(Error::field("current_password", "Your current password is incorrect."));
+    }
+    if current.expose() == new.expose() {
+        return Err(Error::field("new_password", "The new password must be different from the current password."));
+    }
+    check_policy(svc, user, new, "new_password")?;
+    let now = Utc::now();
+    let (session, pair) = tokens::new_session(svc, user, client, now);
+    let change = PasswordChange {
+        user_id: user.id,
+        old_hash: &user.password_hash,
+        new_hash: &svc.hashing.hash(new).await?,
+        reason: "password_change",
+        reset_code: None,
+        new_session: Some(&session),
+    };
+    let event = AuditEvent::new("password_change", Outcome::Success, Some(user.id), client);
+    if !svc.store.replace_password(&change, &event).await? {
+        // Changed concurrently by another request: this one's check is stale.
+        return Err(Error::field("current_password", "Your current password is incorrect."));
+    }
+    Ok(pair)
+}
+
+fn check_policy(svc: &Services, user: &User, password: &Password, field: &str) -> Result<()> {
+    let attrs = Attributes {
+        email: user.email.as_ref().map(Email::as_str),
+        phone: user.phone.as_ref().map(Phone::as_str),
+        first_name: &user.first_name,
+        last_name: &user.last_name,
+    };
+    let mut errors = FieldErrors::new();
+    for message in policy::check(password.expose(), svc.config.password_min_length, &attrs) {
+        errors.add(field, message);
+    }
+    errors.into_result()
+}

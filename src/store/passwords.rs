@@ -1,0 +1,68 @@
+use super::audit::insert_audit;
+use super::sessions::{NewSession, insert_session};
+use super::{Store, now_micros};
+use crate::domain::{AuditEvent, UserId};
+use crate::error::Result;
+
+/// A password replacement and what goes with it.
+pub struct PasswordChange<'a> {
+    pub user_id: UserId,
+    /// The hash the decision was made on: if it changed meanwhile, nothing
+    /// happens (a reset link is one-time even under a race).
+    pub old_hash: &'a str,
+    pub new_hash: &'a str,
+    /// Why every session of the user is revoked.
+    pub reason: &'static str,
+    /// The digest of the SMS reset code to consume, if one was used.
+    pub reset_code: Option<&'a str>,
+    /// A session to open for the caller once the others are revoked.
+    pub new_session: Option<&'a NewSession>,
+}
+
+impl Store {
+    /// Replaces the password, consumes the reset code, revokes every session
+    /// of the user, opens the new one and records the event, all in one
+    /// transaction. False (and nothing changed) when the password or the
+    /// code changed meanwhile.
+    pub async fn replace_password(&self, c: &PasswordChange<'_>, event: &AuditEvent) -> Result<bool> {
+        let now = now_micros();
+        let mut tx = self.write_tx().await?;
+        if let Some(code_hash) = c.reset_code {
+            let consumed =
+                sqlx::query("DELETE FROM otp_codes WHERE user_id = $1 AND purpose = 'reset' AND code_hash = $2")
+                    .bind(c.user_id.to_string())
+                    .bind(code_hash)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if consumed != 1 {
+                return Ok(false);
+            }
+        }
+        let updated = sqlx::query("UPDATE users SET password = $3, updated_at = $4 WHERE id = $1 AND password = $2")
+            .bind(c.user_id.to_string())
+            .bind(c.old_hash)
+            .bind(c.new_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(c.user_id.to_string())
+        .bind(now)
+        .bind(c.reason)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(session) = c.new_session {
+            insert_session(&mut tx, session, super::from_micros(now)).await?;
+        }
+        insert_audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,419 @@
+//! The harness: a real authgate on a random port with a database of its own,
+//! a client that reads every answer as JSON, and the contract §1 envelope
+//! check that every test applies to every answer.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Mutex, Once};
+use std::time::Duration;
+
+use authgate::Config;
+use authgate::config::Secret;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// The signing secret of every test server (at least 32 characters).
+pub const TEST_SECRET: &str = "authgate-integration-tests-secret-0123456789";
+/// Passes every rule of the password policy for the accounts used here.
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const EMAIL: &str = "ana@example.com";
+pub const PHONE: &str = "+14155552671";
+
+pub const LOGIN: &str = "/api/v1/auth/login/";
+pub const REGISTER: &str = "/api/v1/auth/register/";
+pub const LOGOUT: &str = "/api/v1/auth/logout/";
+pub const REFRESH: &str = "/api/v1/auth/token/refresh/";
+pub const VERIFY_OTP: &str = "/api/v1/auth/verify-otp/";
+pub const RESEND_OTP: &str = "/api/v1/auth/resend-otp/";
+pub const ME: &str = "/api/v1/auth/me/";
+
+// ---------------------------------------------------------------- the app
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub secret: String,
+    db: TestDatabase,
+}
+
+/// An answer, read whole. Reading fails the test unless the body is JSON
+/// sent as `Content-Type: application/json` (contract §1).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server whose config the test may adjust first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    capture_deliveries();
+    let db = TestDatabase::fresh();
+    let mut config = Config {
+        database_url: db.url.clone(),
+        secret_key: Some(Secret(TEST_SECRET.into())),
+        throttle_enabled: false,
+        expose_otp: true,
+        ..Config::default()
+    };
+    configure(&mut config);
+    let secret = config.secret_key.as_ref().map(|s| s.0.clone()).unwrap_or_default();
+
+    let router = authgate::app(config).await.expect("the app builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("a bound address");
+    tokio::spawn(authgate::serve(listener, router, std::future::pending()));
+
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().expect("a client");
+    TestApp { addr, client, secret, db }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Any request: `token` goes in `Authorization: Bearer`, `body` as JSON.
+    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        Reply::read(req.send().await.expect("the request is answered")).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, None, Some(body)).await
+    }
+
+    /// A POST as the holder of `access`.
+    pub async fn post_as(&self, access: &str, path: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, Some(access), Some(body)).await
+    }
+
+    /// A POST of raw bytes, with `content_type` when given.
+    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Reply {
+        self.post_raw_as(None, path, content_type, body).await
+    }
+
+    pub async fn post_raw_as(
+        &self,
+        access: Option<&str>,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let mut req = self.client.post(self.url(path)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header(CONTENT_TYPE, ct);
+        }
+        if let Some(token) = access {
+            req = req.bearer_auth(token);
+        }
+        Reply::read(req.send().await.expect("the request is answered")).await
+    }
+
+    pub async fn get(&self, path: &str, access: Option<&str>) -> Reply {
+        self.send(Method::GET, path, access, None).await
+    }
+
+    /// A GET with a raw `Authorization` header.
+    pub async fn get_with_authorization(&self, path: &str, authorization: &str) -> Reply {
+        let req = self.client.get(self.url(path)).header(reqwest::header::AUTHORIZATION, authorization);
+        Reply::read(req.send().await.expect("the request is answered")).await
+    }
+
+    pub async fn patch(&self, path: &str, access: Option<&str>, body: &Value) -> Reply {
+        self.send(Method::PATCH, path, access, Some(body)).await
+    }
+
+    pub async fn refresh(&self, refresh: &str) -> Reply {
+        self.post(REFRESH, &json!({ "refresh": refresh })).await
+    }
+
+    /// Rotates `refresh` and returns the new `(access, refresh)`.
+    pub async fn refreshed(&self, refresh: &str) -> (String, String) {
+        let r = self.refresh(refresh).await;
+        assert_eq!(r.status, StatusCode::OK, "refresh failed: {}", r.body);
+        assert_envelope(&r.body, true);
+        (text(&r.body["data"]["access"]), text(&r.body["data"]["refresh"]))
+    }
+
+    /// Registers "Ana" and returns `data` (`user`, and `otp` when exposed).
+    pub async fn register(&self, email: Option<&str>, phone: Option<&str>, password: &str) -> Value {
+        let body = json!({"email": email, "phone": phone, "password": password, "first_name": "Ana"});
+        let r = self.post(REGISTER, &body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "registration failed: {}", r.body);
+        assert_envelope(&r.body, true);
+        r.body["data"].clone()
+    }
+
+    /// Signs in and returns `(access, refresh)`.
+    pub async fn login(&self, email_or_phone: &str, password: &str) -> (String, String) {
+        let r = self.post(LOGIN, &json!({"email_or_phone": email_or_phone, "password": password})).await;
+        assert_eq!(r.status, StatusCode::OK, "login failed: {}", r.body);
+        assert_envelope(&r.body, true);
+        (text(&r.body["data"]["access"]), text(&r.body["data"]["refresh"]))
+    }
+
+    /// Registers `email` and signs in: `(user id, access, refresh)`.
+    pub async fn signed_in(&self, email: &str) -> (String, String, String) {
+        let data = self.register(Some(email), None, PASSWORD).await;
+        let (access, refresh) = self.login(email, PASSWORD).await;
+        (text(&data["user"]["id"]), access, refresh)
+    }
+
+    // ---------------------------------------------------- direct database access
+    //
+    // Arranging states no endpoint of this contract produces (an inactive,
+    // a deleted account, an expired code) and reading what no endpoint
+    // returns. The only SQL of the suite, written against the SQLite schema.
+
+    async fn sql(&self, query: &'static str, binds: &[&str]) {
+        let pool = self.db.pool().await;
+        let query = binds.iter().fold(sqlx::query(query), |q, b| q.bind(b.to_string()));
+        query.execute(&pool).await.expect("the statement runs");
+        pool.close().await;
+    }
+
+    pub async fn deactivate(&self, user_id: &str) {
+        self.sql("UPDATE users SET is_active = FALSE WHERE id = $1", &[user_id]).await;
+    }
+
+    pub async fn soft_delete(&self, user_id: &str) {
+        self.sql("UPDATE users SET deleted_at = updated_at WHERE id = $1", &[user_id]).await;
+    }
+
+    pub async fn expire_otps(&self, user_id: &str) {
+        self.sql("UPDATE otp_codes SET expires_at = 0 WHERE user_id = $1", &[user_id]).await;
+    }
+
+    /// Breaks the schema under the running server: every flow that writes
+    /// an audit event then fails inside the database.
+    pub async fn drop_audit_table(&self) {
+        self.sql("DROP TABLE audit_events", &[]).await;
+    }
+
+    /// Takes the database's write lock, as a long write by another client
+    /// would, until `release`.
+    pub async fn hold_write_lock(&self) -> WriteLock {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&self.db.url).await.expect("the test database opens");
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.expect("the write lock is free");
+        WriteLock(conn)
+    }
+
+    pub async fn password_hash(&self, user_id: &str) -> String {
+        let pool = self.db.pool().await;
+        let hash: String = sqlx::query_scalar("SELECT password FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&pool)
+            .await
+            .expect("the user exists");
+        pool.close().await;
+        hash
+    }
+}
+
+pub struct WriteLock(sqlx::SqliteConnection);
+
+impl WriteLock {
+    pub async fn release(mut self) {
+        sqlx::query("ROLLBACK").execute(&mut self.0).await.expect("the lock is released");
+    }
+}
+
+/// A database for one test, removed when the test ends. The one place that
+/// creates databases: pointing the suite at PostgreSQL starts here (and in
+/// the SQL block above, the only other database-specific code).
+struct TestDatabase {
+    url: String,
+    dir: PathBuf,
+}
+
+impl TestDatabase {
+    fn fresh() -> TestDatabase {
+        let dir = std::env::temp_dir().join(format!("authgate-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let url = format!("sqlite://{}", dir.join("authgate.db").display());
+        TestDatabase { url, dir }
+    }
+
+    async fn pool(&self) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&self.url).await.expect("the test database opens")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------- answers
+
+impl Reply {
+    async fn read(res: reqwest::Response) -> Reply {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("the body is read");
+        let body: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{status}: the body is not JSON ({e}): {:?}", String::from_utf8_lossy(&bytes)));
+        let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{status}: Content-Type is {content_type:?}, not application/json: {body}"
+        );
+        Reply { status, headers, body }
+    }
+
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+
+    /// The fields named under `errors`, sorted.
+    pub fn error_fields(&self) -> Vec<String> {
+        let mut fields: Vec<String> =
+            self.body["errors"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        fields.sort();
+        fields
+    }
+}
+
+/// Contract §1: `success` (as expected), a non-empty `message`, `data` an
+/// object or null, `errors` null or field -> non-empty list of strings.
+pub fn assert_envelope(body: &Value, success: bool) {
+    let obj = body.as_object().unwrap_or_else(|| panic!("the body is not an object: {body}"));
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["data", "errors", "message", "success"], "envelope keys: {body}");
+    assert_eq!(body["success"], json!(success), "success: {body}");
+    let message = body["message"].as_str().unwrap_or_else(|| panic!("message is not a string: {body}"));
+    assert!(!message.trim().is_empty(), "message is empty: {body}");
+    assert!(body["data"].is_object() || body["data"].is_null(), "data is neither object nor null: {body}");
+    match &body["errors"] {
+        Value::Null => {}
+        Value::Object(fields) => {
+            assert!(!success, "a success carries errors: {body}");
+            for (field, messages) in fields {
+                let list = messages.as_array().unwrap_or_else(|| panic!("errors.{field} is not a list: {body}"));
+                assert!(!list.is_empty(), "errors.{field} is empty: {body}");
+                for m in list {
+                    assert!(m.as_str().is_some_and(|s| !s.is_empty()), "errors.{field} holds {m}: {body}");
+                }
+            }
+        }
+        other => panic!("errors is {other}, neither null nor an object: {body}"),
+    }
+}
+
+/// A 400 envelope whose `errors` name `field`.
+pub fn assert_field_error(r: &Reply, field: &str) {
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "expected a 400 on {field}: {}", r.body);
+    assert_envelope(&r.body, false);
+    assert!(r.error_fields().iter().any(|f| f == field), "no error on {field}: {}", r.body);
+}
+
+/// A JSON string's text (fails the test for anything else).
+pub fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_else(|| panic!("expected a string, got {v}")).to_string()
+}
+
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+// -------------------------------------------------------------- deliveries
+//
+// With no email or SMS channel configured, authgate writes each message to
+// the log (contract §8). The suite listens to that log as its outbox, so a
+// test can read the code a person would have received. Delivery runs off
+// the request path, so readers wait for it. Tests share the outbox: each
+// looks only at addresses of its own.
+
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub channel: String,
+    pub to: String,
+    pub body: String,
+}
+
+static OUTBOX: Mutex<Vec<Delivered>> = Mutex::new(Vec::new());
+
+/// Every message delivered to `to` so far, oldest first.
+pub fn messages_to(to: &str) -> Vec<Delivered> {
+    OUTBOX.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|m| m.to == to).cloned().collect()
+}
+
+/// Waits (up to 10 s) until `n` messages have reached `to`, then returns
+/// all of them.
+pub async fn wait_for_messages(to: &str, n: usize) -> Vec<Delivered> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = messages_to(to);
+        if got.len() >= n || tokio::time::Instant::now() > deadline {
+            assert!(got.len() >= n, "{} of {n} messages reached {to}: {got:?}", got.len());
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The six-digit code in the `n`-th message (from 1) to `to`.
+pub async fn code_sent_to(to: &str, n: usize) -> String {
+    let message = &wait_for_messages(to, n).await[n - 1];
+    let code = message.body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6);
+    code.unwrap_or_else(|| panic!("no code in {message:?}")).to_string()
+}
+
+fn capture_deliveries() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        // TEST_LOG=1 also prints the server's log, for debugging.
+        let fmt = std::env::var_os("TEST_LOG").map(|_| tracing_subscriber::fmt::layer().with_test_writer());
+        let subscriber = tracing_subscriber::registry().with(OutboxLayer).with(fmt);
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+    });
+}
+
+struct OutboxLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OutboxLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "authgate::delivery" {
+            return;
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let message = Delivered { channel: fields.get("channel"), to: fields.get("to"), body: fields.get("body") };
+        OUTBOX.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+    }
+}
+
+#[derive(Default)]
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn get(&self, name: &str) -> String {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.push((field.name().to_string(), value.to_string()));
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push((field.name().to_string(), format!("{value:?}")));
+    }
+}
