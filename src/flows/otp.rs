@@ -68,6 +68,7 @@ pub async fn verify(svc: &Services, login: &LoginId, code: &str, client: &Client
 pub fn request_resend(svc: &AppState, login: LoginId, client: ClientInfo) {
     let svc = svc.clone();
     tokio::spawn(async move {
+        super::after_the_answer().await;
         if let Err(e) = resend(&svc, &login, &client).await {
             tracing::error!(error = %e, "verification code resend failed");
         }

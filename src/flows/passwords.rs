@@ -25,6 +25,7 @@ const BAD_CODE: &str = "Invalid or expired code.";
 pub fn request_reset(svc: &AppState, login: LoginId, client: ClientInfo) {
     let svc = svc.clone();
     tokio::spawn(async move {
+        super::after_the_answer().await;
         if let Err(e) = send_reset(&svc, &login, &client).await {
             tracing::error!(error = %e, "password reset request failed");
         }

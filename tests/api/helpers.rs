@@ -27,6 +27,9 @@ pub const REFRESH: &str = "/api/v1/auth/token/refresh/";
 pub const VERIFY_OTP: &str = "/api/v1/auth/verify-otp/";
 pub const RESEND_OTP: &str = "/api/v1/auth/resend-otp/";
 pub const ME: &str = "/api/v1/auth/me/";
+pub const RESET_REQUEST: &str = "/api/v1/password/reset-request/";
+pub const RESET_CONFIRM: &str = "/api/v1/password/reset-confirm/";
+pub const CHANGE_PASSWORD: &str = "/api/v1/password/change/";
 
 // ---------------------------------------------------------------- the app
 
@@ -347,6 +350,27 @@ pub struct Delivered {
 }
 
 static OUTBOX: Mutex<Vec<Delivered>> = Mutex::new(Vec::new());
+/// The fields of every error the delivery queue logged (a send given up).
+static FAILURES: Mutex<Vec<Vec<(String, String)>>> = Mutex::new(Vec::new());
+
+/// Waits (up to 15 s) until the delivery queue has logged `n` given-up
+/// sends whose error mentions `needle`, and returns those errors.
+pub async fn wait_for_delivery_failures(needle: &str, n: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let seen = FAILURES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let found: Vec<String> =
+            seen.iter().flat_map(|f| f.iter().map(|(_, v)| v.clone())).filter(|v| v.contains(needle)).collect();
+        if found.len() >= n {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fewer than {n} delivery failures mention {needle:?}: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// Every message delivered to `to` so far, oldest first.
 pub fn messages_to(to: &str) -> Vec<Delivered> {
@@ -389,6 +413,14 @@ struct OutboxLayer;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OutboxLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "authgate::delivery::queue"
+            && *event.metadata().level() == tracing::Level::ERROR
+        {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            FAILURES.lock().unwrap_or_else(|e| e.into_inner()).push(fields.0);
+            return;
+        }
         if event.metadata().target() != "authgate::delivery" {
             return;
         }

@@ -1,0 +1,78 @@
+//! Enumeration by timing (issue 3, item 7): for an existing and an unknown
+//! account, login and reset-request take the same time. Requests alternate
+//! between the two kinds so that load from other tests falls on both alike,
+//! with a pause after each so that work a request leaves in the background
+//! (a reset is mailed off the request path) does not land on the next one;
+//! the timing tests take turns. The medians of 50 each must differ by under
+//! 10%.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn timed(app: &TestApp, path: &str, body: &Value, want: StatusCode) -> Duration {
+    let start = Instant::now();
+    let r = app.post(path, body).await;
+    let took = start.elapsed();
+    assert_eq!(r.status, want, "{}", r.body);
+    took
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// One timing test at a time: they would otherwise load each other.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn compare(app: &TestApp, path: &str, known: Value, unknown: Value, want: StatusCode) {
+    let _turn = TURN.lock().await;
+    let settle = || tokio::time::sleep(Duration::from_millis(5));
+    let (mut k, mut u) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        timed(app, path, &known, want).await; // warm-up
+    }
+    for _ in 0..50 {
+        k.push(timed(app, path, &known, want).await);
+        settle().await;
+        u.push(timed(app, path, &unknown, want).await);
+        settle().await;
+    }
+    // Each pair ran back to back and shares the machine's load of that
+    // moment, so the median of the pairs' ratios is the steadier measure.
+    let mut ratios: Vec<f64> = k.iter().zip(&u).map(|(a, b)| a.as_secs_f64() / b.as_secs_f64()).collect();
+    ratios.sort_unstable_by(f64::total_cmp);
+    let paired = ratios[ratios.len() / 2];
+    let (mk, mu) = (median(k), median(u));
+    let diff = mk.abs_diff(mu).as_secs_f64() / mk.max(mu).as_secs_f64();
+    println!(
+        "{path}: median existing {mk:?}, unknown {mu:?} ({:.1}% apart); median paired ratio {paired:.3}",
+        diff * 100.0
+    );
+    assert!(
+        (0.9..=1.1).contains(&paired),
+        "{path}: existing/unknown paired median ratio {paired:.3} is not within 10%"
+    );
+}
+
+#[tokio::test]
+async fn login_takes_the_same_time_for_unknown_accounts_and_wrong_passwords() {
+    let app = spawn_app().await;
+    app.register(Some(EMAIL), None, PASSWORD).await;
+    let known = json!({"email_or_phone": EMAIL, "password": "not the password"});
+    let unknown = json!({"email_or_phone": "nobody@example.com", "password": "not the password"});
+    compare(&app, LOGIN, known, unknown, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn reset_request_takes_the_same_time_whether_or_not_the_account_exists() {
+    let app = spawn_app().await;
+    app.register(Some(EMAIL), None, PASSWORD).await;
+    let known = json!({"email_or_phone": EMAIL});
+    let unknown = json!({"email_or_phone": "nobody@example.com"});
+    compare(&app, RESET_REQUEST, known, unknown, StatusCode::OK).await;
+}
