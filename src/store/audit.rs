@@ -7,7 +7,7 @@ use crate::error::Result;
 impl Store {
     /// Records an event that goes with no other change (a failed login).
     pub async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         insert_audit(&mut conn, event).await
     }
 }

@@ -23,9 +23,14 @@ use crate::error::{Error, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// SQLite allows one writer at a time. Writes go through a pool of one
+/// connection, so writers queue in order inside the process instead of
+/// spinning on SQLite's busy handler; reads use a pool of their own and,
+/// in WAL mode, never wait for a writer.
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl Store {
@@ -38,12 +43,13 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(options).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, writer })
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await.map_err(Error::internal)
+        MIGRATOR.run(&self.writer).await.map_err(Error::internal)
     }
 
     /// True when the database answers a trivial query.
@@ -53,12 +59,13 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// A write transaction that takes SQLite's write lock up front, so two
     /// writers queue on the busy timeout instead of failing on upgrade.
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 

@@ -60,7 +60,7 @@ impl Store {
         .bind(purpose.as_str())
         .bind(now_micros())
         .bind(MAX_ATTEMPTS)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(row.map(|r| OtpCheck { code_hash: r.get("code_hash") }))
     }

@@ -141,7 +141,7 @@ impl Store {
             .bind(first_name)
             .bind(last_name)
             .bind(now_micros())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -153,7 +153,7 @@ impl Store {
             .bind(id.to_string())
             .bind(old_hash)
             .bind(new_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
