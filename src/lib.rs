@@ -19,6 +19,7 @@ pub mod flows;
 pub mod http;
 pub mod state;
 pub mod store;
+pub mod throttle;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -34,3 +34,17 @@ pub async fn logout(svc: &Services, me: &Principal, refresh: &str, client: &Clie
     svc.store.revoke_session(&sid, user_id, "logout", &event).await?;
     Ok(())
 }
+
+/// Revokes one of the caller's own sessions; false if it is not one of
+/// theirs or is already revoked.
+pub async fn revoke_session(svc: &Services, me: &Principal, session_id: &str, client: &ClientInfo) -> Result<bool> {
+    let event = AuditEvent::new("session_revoke", Outcome::Success, Some(me.user.id), client)
+        .with_detail(json!({"session_id": session_id}));
+    svc.store.revoke_session(session_id, me.user.id, "revoked_by_user", &event).await
+}
+
+/// Revokes every session of the caller, the current one included.
+pub async fn logout_all(svc: &Services, me: &Principal, client: &ClientInfo) -> Result<u64> {
+    let event = AuditEvent::new("logout_all", Outcome::Success, Some(me.user.id), client);
+    svc.store.revoke_all_sessions(me.user.id, "logout_all", &event).await
+}

@@ -1,13 +1,14 @@
-//! Administration that does not go through HTTP: the first superuser.
+//! Administration: the first superuser (command line) and the admin API's
+//! changes to accounts (contract §13).
 
 use serde_json::json;
 use uuid::Uuid;
 
 use super::policy::{self, Attributes};
-use crate::domain::{AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User};
+use crate::domain::{AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::Services;
-use crate::store::NewUser;
+use crate::store::{AdminWrite, NewUser, UserChange, UserTaken};
 
 /// Creates a verified `admin` account, with the same password policy and
 /// uniqueness rules as registration.
@@ -37,17 +38,55 @@ pub async fn create_superuser(svc: &Services, email: Email, phone: Option<Phone>
         AuditEvent::new("user_create", Outcome::Success, Some(id), &ClientInfo::default())
             .with_detail(json!({"role": "admin", "via": "createsuperuser"}))
     };
-    match svc.store.create_user(&new, None, event).await? {
-        Ok(user) => Ok(user),
-        Err(taken) => {
-            let mut errors = FieldErrors::new();
-            if taken.email {
-                errors.add("email", "A user with this email already exists.");
-            }
-            if taken.phone {
-                errors.add("phone", "A user with this phone number already exists.");
-            }
-            Err(Error::Validation(errors))
-        }
+    svc.store.create_user(&new, None, event).await?.map_err(|taken| Error::Validation(taken_errors(taken)))
+}
+
+/// The field errors for identifiers another live account holds.
+pub fn taken_errors(taken: UserTaken) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    if taken.email {
+        errors.add("email", "A user with this email already exists.");
     }
+    if taken.phone {
+        errors.add("phone", "A user with this phone number already exists.");
+    }
+    errors
+}
+
+const LAST_ADMIN: &str = "This is the last active admin: promote another admin first.";
+
+fn admin_event(action: &'static str, actor: &User, target: UserId, client: &ClientInfo, detail: serde_json::Value) -> AuditEvent {
+    let mut event = AuditEvent::new(action, Outcome::Success, Some(target), client).with_detail(detail);
+    event.actor_id = Some(actor.id);
+    event
+}
+
+fn outcome(write: AdminWrite) -> Result<User> {
+    match write {
+        AdminWrite::Done(user) => Ok(user),
+        AdminWrite::NotFound => Err(Error::NotFound("User not found.")),
+        AdminWrite::LastAdmin => Err(Error::BadRequest(LAST_ADMIN.into())),
+        AdminWrite::NotDeleted => Err(Error::BadRequest("This user is not deleted.".into())),
+        AdminWrite::Taken(taken) => Err(Error::Conflict(taken_errors(taken))),
+    }
+}
+
+/// An admin's change to another account (or their own).
+pub async fn change_user(svc: &Services, actor: &User, target: UserId, change: UserChange, client: &ClientInfo) -> Result<User> {
+    let detail = json!({
+        "is_active": change.is_active, "is_verified": change.is_verified, "role": change.role.map(Role::as_str),
+        "first_name": change.first_name.is_some(), "last_name": change.last_name.is_some(),
+    });
+    let event = admin_event("admin_user_update", actor, target, client, detail);
+    outcome(svc.store.change_user(target, &change, &event).await?)
+}
+
+pub async fn delete_user(svc: &Services, actor: &User, target: UserId, client: &ClientInfo) -> Result<User> {
+    let event = admin_event("admin_user_delete", actor, target, client, json!({}));
+    outcome(svc.store.soft_delete_user(target, &event).await?)
+}
+
+pub async fn restore_user(svc: &Services, actor: &User, target: UserId, client: &ClientInfo) -> Result<User> {
+    let event = admin_event("admin_user_restore", actor, target, client, json!({}));
+    outcome(svc.store.restore_user(target, &event).await?)
 }

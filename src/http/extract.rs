@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::domain::ClientInfo;
+use crate::domain::{ClientInfo, Role};
 use crate::error::{Error, FieldErrors};
 use crate::flows::auth::{Principal, authenticate};
 use crate::state::AppState;
@@ -80,6 +80,36 @@ impl FromRequestParts<AppState> for Auth {
             _ => return Err(Error::Unauthorized("Authentication credentials were not provided.")),
         };
         Ok(Auth(authenticate(state, token).await?))
+    }
+}
+
+/// A signed-in staff member or admin (401 anonymous, 403 other roles).
+pub struct Staff;
+
+/// A signed-in admin (401 anonymous, 403 other roles).
+pub struct Admin(pub Principal);
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let Auth(me) = Auth::from_request_parts(parts, state).await?;
+        match me.user.role {
+            Role::Staff | Role::Admin => Ok(Staff),
+            _ => Err(Error::Forbidden("You do not have permission to perform this action.")),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let Auth(me) = Auth::from_request_parts(parts, state).await?;
+        match me.user.role {
+            Role::Admin => Ok(Admin(me)),
+            _ => Err(Error::Forbidden("You do not have permission to perform this action.")),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! `/api/v2` and the legacy `/auth/...` paths, each with and without its
 //! trailing slash (contract §2).
 
+mod admin;
 mod auth;
 mod extract;
 mod forms;
@@ -9,28 +10,55 @@ mod me;
 mod ops;
 mod passwords;
 mod reply;
+mod sessions;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, patch, post};
 
 pub use extract::client_ip;
 
 use crate::state::AppState;
+use crate::throttle::Scope;
 
-/// (versioned path under `{v}`, legacy path, handlers).
-fn features() -> Vec<(&'static str, Option<&'static str>, MethodRouter<AppState>)> {
+/// A feature: its path under `{v}`, its legacy path if it has one, its
+/// throttle scope (contract §7) and its handlers.
+struct Feature {
+    path: &'static str,
+    legacy: Option<&'static str>,
+    scope: Scope,
+    handlers: MethodRouter<AppState>,
+}
+
+fn feature(path: &'static str, legacy: Option<&'static str>, scope: Scope, handlers: MethodRouter<AppState>) -> Feature {
+    Feature { path, legacy, scope, handlers }
+}
+
+fn features() -> Vec<Feature> {
+    use Scope::{Burst, Sustained};
     vec![
-        ("/auth/login/", Some("/auth/login/"), post(auth::login)),
-        ("/auth/register/", Some("/auth/register/"), post(auth::register)),
-        ("/auth/logout/", Some("/auth/logout/"), post(auth::logout)),
-        ("/auth/token/refresh/", Some("/auth/token/refresh/"), post(auth::refresh)),
-        ("/password/reset-request/", Some("/auth/password-reset/"), post(passwords::reset_request)),
-        ("/password/reset-confirm/", Some("/auth/password-reset-confirm/"), post(passwords::reset_confirm)),
-        ("/password/change/", Some("/auth/password-change/"), post(passwords::change)),
-        ("/auth/verify-otp/", None, post(auth::verify_otp)),
-        ("/auth/resend-otp/", None, post(auth::resend_otp)),
-        ("/auth/me/", None, get(me::get).patch(me::patch)),
+        feature("/auth/login/", Some("/auth/login/"), Burst, post(auth::login)),
+        feature("/auth/register/", Some("/auth/register/"), Burst, post(auth::register)),
+        feature("/auth/logout/", Some("/auth/logout/"), Sustained, post(auth::logout)),
+        feature("/auth/token/refresh/", Some("/auth/token/refresh/"), Sustained, post(auth::refresh)),
+        feature("/password/reset-request/", Some("/auth/password-reset/"), Burst, post(passwords::reset_request)),
+        feature("/password/reset-confirm/", Some("/auth/password-reset-confirm/"), Burst, post(passwords::reset_confirm)),
+        feature("/password/change/", Some("/auth/password-change/"), Sustained, post(passwords::change)),
+        feature("/auth/verify-otp/", None, Burst, post(auth::verify_otp)),
+        feature("/auth/resend-otp/", None, Burst, post(auth::resend_otp)),
+        feature("/auth/me/", None, Sustained, get(me::get).patch(me::patch)),
+        feature("/auth/sessions/", None, Sustained, get(sessions::list)),
+        feature("/auth/sessions/{id}/", None, Sustained, delete(sessions::revoke)),
+        feature("/auth/logout-all/", None, Sustained, post(sessions::logout_all)),
+        feature("/admin/users/", None, Sustained, get(admin::list_users)),
+        feature(
+            "/admin/users/{id}/",
+            None,
+            Sustained,
+            get(admin::get_user).merge(patch(admin::patch_user)).merge(delete(admin::delete_user)),
+        ),
+        feature("/admin/users/{id}/restore/", None, Sustained, post(admin::restore_user)),
+        feature("/admin/audit/", None, Sustained, get(admin::list_audit)),
     ]
 }
 
@@ -43,11 +71,17 @@ fn route_both(router: Router<AppState>, path: &str, handlers: MethodRouter<AppSt
 /// The complete router for `state`, ready to serve or to nest in another
 /// application's router.
 pub fn router(state: AppState) -> Router {
-    let features = features();
-    let versioned = features.iter().fold(Router::new(), |r, (path, _, h)| route_both(r, path, h.clone()));
+    let features: Vec<(Feature, MethodRouter<AppState>)> = features()
+        .into_iter()
+        .map(|f| {
+            let throttled = crate::throttle::layer(&state, f.scope, f.handlers.clone());
+            (f, throttled)
+        })
+        .collect();
+    let versioned = features.iter().fold(Router::new(), |r, (f, h)| route_both(r, f.path, h.clone()));
     let legacy = features
         .iter()
-        .filter_map(|(_, legacy, h)| legacy.map(|l| (l, h)))
+        .filter_map(|(f, h)| f.legacy.map(|l| (l, h)))
         .fold(Router::new(), |r, (path, h)| route_both(r, path, h.clone()));
     let ops = route_both(Router::new(), "/healthz/", get(ops::healthz));
     let ops = route_both(ops, "/readyz/", get(ops::readyz));

@@ -1,6 +1,18 @@
 //! All SQL lives here, behind functions named for what they do. Flows never
 //! see a query or a connection; a second backend slots in beside this one.
 
+/// `SELECT <every user column> FROM users u <rest>`, as a static string.
+macro_rules! select_users {
+    ($rest:literal) => {
+        concat!(
+            "SELECT u.id, u.email, u.phone, u.password, u.first_name, u.last_name, u.role, u.auth_provider, ",
+            "u.is_active, u.is_verified, u.last_login, u.created_at, u.updated_at, u.deleted_at FROM users u ",
+            $rest
+        )
+    };
+}
+
+mod admin;
 mod audit;
 mod otp;
 mod passwords;
@@ -14,6 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use admin::{AdminWrite, AuditFilter, AuditRecord, Cursor, UserChange, UserFilter, audit_time};
 pub use otp::{OtpCheck, OtpPurpose};
 pub use passwords::PasswordChange;
 pub use sessions::{NewSession, RefreshState, Rotation, Session};

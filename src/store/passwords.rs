@@ -1,5 +1,5 @@
 use super::audit::insert_audit;
-use super::sessions::{NewSession, insert_session};
+use super::sessions::{NewSession, insert_session, revoke_all};
 use super::{Store, now_micros};
 use crate::domain::{AuditEvent, UserId};
 use crate::error::Result;
@@ -50,14 +50,7 @@ impl Store {
         if updated != 1 {
             return Ok(false);
         }
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(c.user_id.to_string())
-        .bind(now)
-        .bind(c.reason)
-        .execute(&mut *tx)
-        .await?;
+        revoke_all(&mut tx, c.user_id, c.reason).await?;
         if let Some(session) = c.new_session {
             insert_session(&mut tx, session, super::from_micros(now)).await?;
         }

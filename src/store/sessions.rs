@@ -5,7 +5,7 @@ use sqlx::{Row, SqliteConnection};
 
 use super::audit::insert_audit;
 use super::users::touch_last_login;
-use super::{Store, micros, now_micros};
+use super::{Store, from_micros, micros, now_micros};
 use crate::domain::{AuditEvent, UserId};
 use crate::error::Result;
 
@@ -109,6 +109,40 @@ impl Store {
         Ok(outcome)
     }
 
+    /// The user's live sessions (not revoked, refresh token not expired),
+    /// newest first.
+    pub async fn list_sessions(&self, user_id: UserId) -> Result<Vec<Session>> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, last_used_at, ip, user_agent FROM sessions
+              WHERE user_id = $1 AND revoked_at IS NULL AND refresh_exp > $2
+              ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user_id.to_string())
+        .bind(now_micros() / 1_000_000)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Session {
+                    id: r.try_get("id")?,
+                    created_at: from_micros(r.try_get("created_at")?),
+                    last_used_at: from_micros(r.try_get("last_used_at")?),
+                    ip: r.try_get("ip")?,
+                    user_agent: r.try_get("user_agent")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes every live session of the user; returns how many.
+    pub async fn revoke_all_sessions(&self, user_id: UserId, reason: &str, event: &AuditEvent) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        let n = revoke_all(&mut tx, user_id, reason).await?;
+        insert_audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Revokes one session of `user_id`; false when there was no live one.
     pub async fn revoke_session(
         &self,
@@ -130,7 +164,9 @@ impl Store {
         .await?
         .rows_affected()
             == 1;
-        insert_audit(&mut tx, event).await?;
+        if done {
+            insert_audit(&mut tx, event).await?;
+        }
         tx.commit().await?;
         Ok(done)
     }
@@ -196,4 +232,17 @@ pub(super) async fn insert_session(conn: &mut SqliteConnection, s: &NewSession, 
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Revokes every live session of a user (inside the caller's transaction).
+pub(super) async fn revoke_all(conn: &mut SqliteConnection, user_id: UserId, reason: &str) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id.to_string())
+    .bind(now_micros())
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -29,18 +29,7 @@ pub struct UserTaken {
     pub phone: bool,
 }
 
-/// `SELECT <every user column> FROM users u <rest>`, as a static string.
-macro_rules! select_users {
-    ($rest:literal) => {
-        concat!(
-            "SELECT u.id, u.email, u.phone, u.password, u.first_name, u.last_name, u.role, u.auth_provider, ",
-            "u.is_active, u.is_verified, u.last_login, u.created_at, u.updated_at, u.deleted_at FROM users u ",
-            $rest
-        )
-    };
-}
-
-fn user_from_row(row: &SqliteRow) -> Result<User> {
+pub(super) fn user_from_row(row: &SqliteRow) -> Result<User> {
     let id: String = row.try_get("id")?;
     let role: String = row.try_get("role")?;
     let opt_time =
@@ -64,7 +53,7 @@ fn user_from_row(row: &SqliteRow) -> Result<User> {
 }
 
 /// Maps a unique-index violation to the identifier it protects.
-fn taken_from(e: &sqlx::Error) -> Option<UserTaken> {
+pub(super) fn taken_from(e: &sqlx::Error) -> Option<UserTaken> {
     let db = e.as_database_error()?;
     if !db.is_unique_violation() {
         return None;

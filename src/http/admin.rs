@@ -1,0 +1,194 @@
+//! The admin API (contract §13): staff and admins read, admins change.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::DateTime;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::extract::{Admin, Client, JsonBody, Staff};
+use super::forms::Form;
+use super::reply::ok;
+use crate::domain::{Role, User};
+use crate::error::{Error, FieldErrors, Result};
+use crate::flows::admin;
+use crate::state::AppState;
+use crate::store::{AuditFilter, AuditRecord, Cursor, UserChange, UserFilter, audit_time};
+
+/// Query parameters, each parsed or reported under its own name.
+struct Params {
+    raw: HashMap<String, String>,
+    errors: FieldErrors,
+}
+
+impl Params {
+    fn new(raw: HashMap<String, String>) -> Params {
+        Params { raw, errors: FieldErrors::new() }
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        self.raw.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    fn parse<T>(&mut self, name: &str, message: &str, f: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        let v = self.text(name)?;
+        let parsed = f(&v);
+        if parsed.is_none() {
+            self.errors.add(name, message);
+        }
+        parsed
+    }
+
+    fn boolean(&mut self, name: &str) -> Option<bool> {
+        self.parse(name, "Must be true or false.", |v| match v.to_ascii_lowercase().as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        })
+    }
+
+    fn limit(&mut self) -> u32 {
+        self.parse("limit", "Must be a whole number from 1 to 100.", |v| v.parse().ok().filter(|n| (1..=100).contains(n)))
+            .unwrap_or(20)
+    }
+
+    fn cursor(&mut self) -> Option<Cursor> {
+        self.parse("cursor", "Invalid cursor.", decode_cursor)
+    }
+
+    fn time(&mut self, name: &str) -> Option<i64> {
+        self.parse(name, "Must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z.", |v| {
+            DateTime::parse_from_rfc3339(v).ok().map(|t| t.timestamp_micros())
+        })
+    }
+
+    fn finish(self) -> Result<()> {
+        self.errors.into_result()
+    }
+}
+
+fn encode_cursor(at: i64, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{at}:{id}"))
+}
+
+fn decode_cursor(s: &str) -> Option<Cursor> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(s).ok()?).ok()?;
+    let (at, id) = text.split_once(':')?;
+    Some(Cursor { at: at.parse().ok()?, id: Uuid::parse_str(id).ok()?.to_string() })
+}
+
+/// Keeps one page of `rows` and the cursor of the next page, if any.
+fn page<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> (i64, String)) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if more { rows.last().map(|r| key(r)).map(|(at, id)| encode_cursor(at, &id)) } else { None };
+    (rows, next)
+}
+
+fn user_id(raw: &str) -> Result<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| Error::NotFound("User not found."))
+}
+
+pub async fn list_users(State(svc): State<AppState>, _: Staff, Query(raw): Query<HashMap<String, String>>) -> Result<Response> {
+    let mut p = Params::new(raw);
+    let filter = UserFilter {
+        q: p.text("q").map(|q| q.to_lowercase()),
+        role: p.parse("role", "Not a valid role (client, vendor, staff, admin).", |v| v.parse::<Role>().ok()),
+        is_active: p.boolean("is_active"),
+        is_verified: p.boolean("is_verified"),
+        deleted: p.boolean("deleted").unwrap_or(false),
+        after: p.cursor(),
+        limit: p.limit(),
+    };
+    p.finish()?;
+    let rows = svc.store.list_users(&filter).await?;
+    let (users, next) = page(rows, filter.limit, |u: &User| (u.created_at.timestamp_micros(), u.id.to_string()));
+    let users: Vec<Value> = users.iter().map(User::to_json).collect();
+    Ok(ok("Users.", json!({"users": users, "next_cursor": next})))
+}
+
+pub async fn get_user(State(svc): State<AppState>, _: Staff, Path(id): Path<String>) -> Result<Response> {
+    let user = svc.store.find_user(user_id(&id)?).await?.ok_or(Error::NotFound("User not found."))?;
+    Ok(ok("User.", json!({"user": user.to_json()})))
+}
+
+#[derive(Deserialize)]
+pub struct PatchBody {
+    is_active: Option<bool>,
+    is_verified: Option<bool>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    role: Option<String>,
+}
+
+pub async fn patch_user(
+    State(svc): State<AppState>,
+    Admin(me): Admin,
+    Client(client): Client,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PatchBody>,
+) -> Result<Response> {
+    let id = user_id(&id)?;
+    let mut form = Form::default();
+    let change = UserChange {
+        is_active: body.is_active,
+        is_verified: body.is_verified,
+        first_name: body.first_name.and_then(|v| form.name("first_name", Some(v), true)),
+        last_name: body.last_name.and_then(|v| form.name("last_name", Some(v), false)),
+        role: body.role.and_then(|r| r.parse::<Role>().map_err(|m| form.errors.add("role", m)).ok()),
+    };
+    form.errors.into_result()?;
+    let user = admin::change_user(&svc, &me.user, id, change, &client).await?;
+    Ok(ok("User updated.", json!({"user": user.to_json()})))
+}
+
+pub async fn delete_user(
+    State(svc): State<AppState>,
+    Admin(me): Admin,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let user = admin::delete_user(&svc, &me.user, user_id(&id)?, &client).await?;
+    Ok(ok("User deleted.", json!({"user": user.to_json()})))
+}
+
+pub async fn restore_user(
+    State(svc): State<AppState>,
+    Admin(me): Admin,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let user = admin::restore_user(&svc, &me.user, user_id(&id)?, &client).await?;
+    Ok(ok("User restored.", json!({"user": user.to_json()})))
+}
+
+pub async fn list_audit(State(svc): State<AppState>, _: Staff, Query(raw): Query<HashMap<String, String>>) -> Result<Response> {
+    let mut p = Params::new(raw);
+    let filter = AuditFilter {
+        user_id: p.parse("user_id", "Must be a user id (UUID).", |v| Uuid::parse_str(v).ok().map(|u| u.to_string())),
+        action: p.text("action"),
+        outcome: p.parse("outcome", "Must be success or failure.", |v| {
+            matches!(v, "success" | "failure").then(|| v.to_string())
+        }),
+        since: p.time("since"),
+        until: p.time("until"),
+        after: p.cursor(),
+        limit: p.limit(),
+    };
+    p.finish()?;
+    let rows = svc.store.list_audit(&filter).await?;
+    let (events, next) = page(rows, filter.limit, |r: &AuditRecord| (r.at, r.id.clone()));
+    let events: Vec<Value> = events
+        .iter()
+        .map(|r| {
+            json!({"id": r.id, "at": audit_time(r), "action": r.action, "outcome": r.outcome, "user_id": r.user_id,
+                   "actor_id": r.actor_id, "ip": r.ip, "user_agent": r.user_agent, "detail": r.detail})
+        })
+        .collect();
+    Ok(ok("Audit events.", json!({"events": events, "next_cursor": next})))
+}
