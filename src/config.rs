@@ -77,7 +77,7 @@ pub struct Config {
     pub password_hasher: HasherKind,
     pub smtp_url: Option<Secret>,
     pub email_from: String,
-    pub sms_webhook_url: Option<String>,
+    pub sms_webhook_url: Option<Secret>,
     pub reset_url: String,
     pub expose_otp: bool,
     pub throttle_enabled: bool,
@@ -167,12 +167,28 @@ impl Config {
         if let Some((n, v)) = get("AUTHGATE_PASSWORD_HASHER") {
             c.password_hasher = v.parse().map_err(|e| bad(n, e))?;
         }
-        c.smtp_url = get("AUTHGATE_SMTP_URL").map(|(_, v)| Secret(v.into()));
-        if let Some((_, v)) = get("AUTHGATE_EMAIL_FROM") {
+        if let Some((n, v)) = get("AUTHGATE_SMTP_URL") {
+            if !(v.starts_with("smtp://") || v.starts_with("smtps://")) {
+                return Err(bad(n, "expected smtp://host:port or smtps://user:pass@host:port".into()));
+            }
+            c.smtp_url = Some(Secret(v.into()));
+        }
+        if let Some((n, v)) = get("AUTHGATE_EMAIL_FROM") {
+            if !v.contains('@') {
+                return Err(bad(n, format!("invalid sender address {v:?}")));
+            }
             c.email_from = v.into();
         }
-        c.sms_webhook_url = get("AUTHGATE_SMS_WEBHOOK_URL").map(|(_, v)| v.to_string());
-        if let Some((_, v)) = get("AUTHGATE_RESET_URL") {
+        if let Some((n, v)) = get("AUTHGATE_SMS_WEBHOOK_URL") {
+            if !(v.starts_with("http://") || v.starts_with("https://")) {
+                return Err(bad(n, "expected an http:// or https:// URL".into()));
+            }
+            c.sms_webhook_url = Some(Secret(v.into()));
+        }
+        if let Some((n, v)) = get("AUTHGATE_RESET_URL") {
+            if !(v.contains("{uid}") && v.contains("{token}")) {
+                return Err(bad(n, "the URL must contain {uid} and {token}".into()));
+            }
             c.reset_url = v.into();
         }
         if let Some((n, v)) = get("AUTHGATE_EXPOSE_OTP") {
@@ -291,6 +307,10 @@ mod tests {
             ("AUTHGATE_TRUSTED_PROXIES", "10.0.0.0/99"),
             ("AUTHGATE_EXPOSE_OTP", "maybe"),
             ("AUTHGATE_SECRET_KEY", "short"),
+            ("AUTHGATE_SMTP_URL", "mail.example.com"),
+            ("AUTHGATE_EMAIL_FROM", "nobody"),
+            ("AUTHGATE_SMS_WEBHOOK_URL", "ftp://x"),
+            ("AUTHGATE_RESET_URL", "https://shop.example/reset"),
         ] {
             let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
             assert!(err.to_string().starts_with(k), "{err}");

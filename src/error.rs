@@ -22,6 +22,12 @@ impl FieldErrors {
         self.0.entry(field.to_string()).or_default().push(message.into());
     }
 
+    pub fn extend(&mut self, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            self.0.entry(field).or_default().extend(messages);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

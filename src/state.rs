@@ -19,6 +19,8 @@ pub struct Services {
     pub secret: Secret,
     pub hashing: HashPool,
     pub delivery: DeliveryQueue,
+    /// Throttle counters (contract §7).
+    pub limiter: Arc<dyn crate::throttle::Limiter>,
 }
 
 pub type AppState = Arc<Services>;
@@ -47,6 +49,7 @@ impl Services {
             keys: JwtKeys::new(secret.0.as_bytes()),
             hashing: HashPool::new(Hasher::new(config.password_hasher), cores),
             delivery,
+            limiter: crate::throttle::from_config(&config),
             secret,
             store,
             config,

@@ -37,7 +37,32 @@ pub trait Delivery: Send + Sync + 'static {
     fn send(&self, message: Message);
 }
 
-pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+/// Why a send failed, and whether trying again could help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    pub message: String,
+    /// The peer refused this message for good (a 4xx from the webhook, an
+    /// invalid recipient): retrying would fail again.
+    pub permanent: bool,
+}
+
+impl SendError {
+    pub fn temporary(message: impl Into<String>) -> SendError {
+        SendError { message: message.into(), permanent: false }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> SendError {
+        SendError { message: message.into(), permanent: true }
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
 
 /// Moves one message over its channel; the queue's worker awaits it.
 pub trait Transport: Send + Sync + 'static {
@@ -52,16 +77,11 @@ pub struct Channels {
 
 impl Channels {
     pub fn from_config(c: &Config) -> Result<Channels, ConfigError> {
-        let email = c
-            .smtp_url
-            .as_ref()
-            .map(|url| SmtpSender::new(&url.0, &c.email_from))
-            .transpose()
-            .map_err(|reason| ConfigError { var: "AUTHGATE_SMTP_URL".into(), reason })?;
+        let email = c.smtp_url.as_ref().map(|url| SmtpSender::new(&url.0, &c.email_from)).transpose()?;
         let sms = c
             .sms_webhook_url
-            .as_deref()
-            .map(SmsWebhook::new)
+            .as_ref()
+            .map(|url| SmsWebhook::new(&url.0))
             .transpose()
             .map_err(|reason| ConfigError { var: "AUTHGATE_SMS_WEBHOOK_URL".into(), reason })?;
         Ok(Channels { email, sms })

@@ -66,32 +66,51 @@ impl Delivery for DeliveryQueue {
     }
 }
 
+/// Sends at most this many messages at once, so one slow or failing
+/// message does not hold up the others.
+const IN_FLIGHT: usize = 8;
+
 async fn work(
     mut rx: mpsc::Receiver<Message>,
     transport: Arc<dyn Transport>,
     cfg: QueueConfig,
     stats: Arc<DeliveryStats>,
 ) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let cfg = Arc::new(cfg);
     while let Some(message) = rx.recv().await {
-        let channel = message.channel();
-        let mut backoff = cfg.first_backoff;
-        for attempt in 1..=cfg.attempts.max(1) {
-            match transport.deliver(&message).await {
-                Ok(()) => {
-                    stats.sent.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(channel, attempt, "message delivered");
-                    break;
-                }
-                Err(e) if attempt < cfg.attempts => {
-                    stats.retried.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(channel, attempt, error = %e, "delivery failed; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                }
-                Err(e) => {
-                    stats.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(channel, attempts = attempt, error = %e, "delivery failed; message given up");
-                }
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let (transport, cfg, stats) = (transport.clone(), cfg.clone(), stats.clone());
+        tokio::spawn(async move {
+            deliver(&*transport, &message, &cfg, &stats).await;
+            drop(slot);
+        });
+    }
+    // The queue is closed: wait for the sends still in flight.
+    let _ = slots.acquire_many(IN_FLIGHT as u32).await;
+}
+
+/// One message, retried with doubling backoff unless the failure is final.
+async fn deliver(transport: &dyn Transport, message: &Message, cfg: &QueueConfig, stats: &DeliveryStats) {
+    let channel = message.channel();
+    let mut backoff = cfg.first_backoff;
+    for attempt in 1..=cfg.attempts.max(1) {
+        match transport.deliver(message).await {
+            Ok(()) => {
+                stats.sent.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(channel, attempt, "message delivered");
+                return;
+            }
+            Err(e) if attempt < cfg.attempts && !e.permanent => {
+                stats.retried.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(channel, attempt, error = %e, "delivery failed; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            Err(e) => {
+                stats.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(channel, attempts = attempt, error = %e, "delivery failed; message given up");
+                return;
             }
         }
     }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::SendError;
+
 pub struct SmsWebhook {
     client: reqwest::Client,
     url: reqwest::Url,
@@ -20,14 +22,22 @@ impl SmsWebhook {
         Ok(SmsWebhook { client, url })
     }
 
-    pub async fn send(&self, to: &str, message: &str) -> Result<(), String> {
+    pub async fn send(&self, to: &str, message: &str) -> Result<(), SendError> {
         let res = self
             .client
             .post(self.url.clone())
             .json(&serde_json::json!({"to": to, "message": message}))
             .send()
             .await
-            .map_err(|e| format!("SMS webhook: {e}"))?;
-        if res.status().is_success() { Ok(()) } else { Err(format!("SMS webhook answered {}", res.status())) }
+            // Without the URL: it may carry credentials.
+            .map_err(|e| SendError::temporary(format!("SMS webhook: {}", e.without_url())))?;
+        let status = res.status();
+        let message = format!("SMS webhook answered {status}");
+        match status.as_u16() {
+            200..=299 => Ok(()),
+            // Rate limited, a timeout or a fault at the provider: worth another try.
+            408 | 429 | 500..=599 => Err(SendError::temporary(message)),
+            _ => Err(SendError::permanent(message)),
+        }
     }
 }

@@ -33,8 +33,8 @@ impl AuthProvider {
 }
 
 /// A stored account. `password_hash` is Django's encoded form and never
-/// leaves the service (`to_json` leaves it out).
-#[derive(Debug, Clone)]
+/// leaves the service (`to_json` and `Debug` leave it out).
+#[derive(Clone)]
 pub struct User {
     pub id: UserId,
     pub email: Option<Email>,
@@ -97,5 +97,16 @@ impl User {
 
     pub fn can_sign_in(&self) -> bool {
         self.is_active && self.deleted_at.is_none()
+    }
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("is_active", &self.is_active)
+            .field("deleted", &self.deleted_at.is_some())
+            .finish_non_exhaustive()
     }
 }

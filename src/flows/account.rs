@@ -15,10 +15,12 @@ pub struct NameChange {
     pub last_name: Option<String>,
 }
 
-pub async fn update_names(svc: &Services, me: &Principal, change: NameChange) -> Result<User> {
+pub async fn update_names(svc: &Services, me: &Principal, change: NameChange, client: &ClientInfo) -> Result<User> {
+    let detail = json!({"first_name": change.first_name.is_some(), "last_name": change.last_name.is_some()});
+    let event = AuditEvent::new("profile_update", Outcome::Success, Some(me.user.id), client).with_detail(detail);
     let first = change.first_name.unwrap_or_else(|| me.user.first_name.clone());
     let last = change.last_name.unwrap_or_else(|| me.user.last_name.clone());
-    svc.store.update_user_names(me.user.id, &first, &last).await?;
+    svc.store.update_user_names(me.user.id, &first, &last, &event).await?;
     svc.store.find_user(me.user.id).await?.ok_or(Error::Unauthorized(super::tokens::INVALID_TOKEN))
 }
 

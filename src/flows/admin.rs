@@ -5,10 +5,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::policy::{self, Attributes};
+use super::taken_errors;
 use crate::domain::{AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::Services;
-use crate::store::{AdminWrite, NewUser, UserChange, UserTaken};
+use crate::store::{AdminWrite, NewUser, UserChange};
 
 /// Creates a verified `admin` account, with the same password policy and
 /// uniqueness rules as registration.
@@ -41,21 +42,15 @@ pub async fn create_superuser(svc: &Services, email: Email, phone: Option<Phone>
     svc.store.create_user(&new, None, event).await?.map_err(|taken| Error::Validation(taken_errors(taken)))
 }
 
-/// The field errors for identifiers another live account holds.
-pub fn taken_errors(taken: UserTaken) -> FieldErrors {
-    let mut errors = FieldErrors::new();
-    if taken.email {
-        errors.add("email", "A user with this email already exists.");
-    }
-    if taken.phone {
-        errors.add("phone", "A user with this phone number already exists.");
-    }
-    errors
-}
-
 const LAST_ADMIN: &str = "This is the last active admin: promote another admin first.";
 
-fn admin_event(action: &'static str, actor: &User, target: UserId, client: &ClientInfo, detail: serde_json::Value) -> AuditEvent {
+fn admin_event(
+    action: &'static str,
+    actor: &User,
+    target: UserId,
+    client: &ClientInfo,
+    detail: serde_json::Value,
+) -> AuditEvent {
     let mut event = AuditEvent::new(action, Outcome::Success, Some(target), client).with_detail(detail);
     event.actor_id = Some(actor.id);
     event
@@ -72,7 +67,13 @@ fn outcome(write: AdminWrite) -> Result<User> {
 }
 
 /// An admin's change to another account (or their own).
-pub async fn change_user(svc: &Services, actor: &User, target: UserId, change: UserChange, client: &ClientInfo) -> Result<User> {
+pub async fn change_user(
+    svc: &Services,
+    actor: &User,
+    target: UserId,
+    change: UserChange,
+    client: &ClientInfo,
+) -> Result<User> {
     let detail = json!({
         "is_active": change.is_active, "is_verified": change.is_verified, "role": change.role.map(Role::as_str),
         "first_name": change.first_name.is_some(), "last_name": change.last_name.is_some(),

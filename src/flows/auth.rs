@@ -22,11 +22,10 @@ pub struct Principal {
 pub async fn authenticate(svc: &Services, token: &str) -> Result<Principal> {
     let claims = svc.keys.verify(token, TokenType::Access).map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
     let user_id = Uuid::parse_str(&claims.user_id).map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
-    let user = match &claims.sid {
-        Some(sid) => svc.store.find_session_user(user_id, sid).await?,
-        // A SimpleJWT token from the original service carries no session.
-        None => svc.store.find_user(user_id).await?,
-    };
+    // Every token authgate issues names its session; one without could not
+    // be revoked, so it is refused.
+    let sid = claims.sid.as_deref().ok_or(Error::Unauthorized(INVALID_TOKEN))?;
+    let user = svc.store.find_session_user(user_id, sid).await?;
     let user = user.filter(User::can_sign_in).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
     Ok(Principal { user, session_id: claims.sid })
 }

@@ -17,9 +17,14 @@ pub struct SignedIn {
 }
 
 /// Unknown, deleted and wrong-password logins answer alike and cost one
-/// hash each, so neither the body nor the timing tells which it was.
-pub async fn login(svc: &Services, login: &LoginId, password: &Password, client: &ClientInfo) -> Result<SignedIn> {
-    let Some(mut user) = svc.store.find_user_by_login(login).await? else {
+/// hash each, so neither the body nor the timing tells which it was. A
+/// login that is no email or phone at all is just another unknown account.
+pub async fn login(svc: &Services, login: &str, password: &Password, client: &ClientInfo) -> Result<SignedIn> {
+    let found = match LoginId::parse(login) {
+        Ok(login) => svc.store.find_user_by_login(&login).await?,
+        Err(_) => None,
+    };
+    let Some(mut user) = found else {
         svc.hashing.burn(password).await?;
         failed(svc, None, "unknown_account", client).await?;
         return Err(Error::Unauthorized(INVALID_CREDENTIALS));

@@ -11,16 +11,50 @@ pub mod policy;
 pub mod register;
 pub mod tokens;
 
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+
 use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
 
 /// Unix seconds, as JWT claims count time.
 pub(crate) fn unix(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
 
-/// Background work of a flow whose answer must not depend on the account
-/// starts once the answer is on its way, so the work (heavier for a real
-/// account) does not compete with the answer for the CPU.
-pub(crate) async fn after_the_answer() {
-    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+/// Runs the work of a flow whose answer must not depend on the account
+/// (reset request, resend) in the background, once the answer is on its
+/// way, so the work (heavier for a real account) does not compete with the
+/// answer for the CPU. At most `BACKGROUND_LIMIT` run at once; past that the
+/// work is dropped and logged (the answer was the same either way).
+pub(crate) fn after_the_answer(
+    what: &'static str,
+    work: impl Future<Output = crate::error::Result<()>> + Send + 'static,
+) {
+    static SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(BACKGROUND_LIMIT)));
+    let Ok(slot) = SLOTS.clone().try_acquire_owned() else {
+        tracing::error!(what, "too much background work in flight; this request's work was dropped");
+        return;
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        if let Err(e) = work.await {
+            tracing::error!(what, error = %e, "background work failed");
+        }
+        drop(slot);
+    });
+}
+
+const BACKGROUND_LIMIT: usize = 256;
+
+/// The field errors for identifiers another live account already holds.
+pub(crate) fn taken_errors(taken: crate::store::UserTaken) -> crate::error::FieldErrors {
+    let mut errors = crate::error::FieldErrors::new();
+    if taken.email {
+        errors.add("email", "A user with this email already exists.");
+    }
+    if taken.phone {
+        errors.add("phone", "A user with this phone number already exists.");
+    }
+    errors
 }

@@ -45,8 +45,14 @@ pub fn deliver(svc: &Services, user: &User, code: &str, purpose: OtpPurpose) {
 /// Checks a verification code; on success the account is verified.
 pub async fn verify(svc: &Services, login: &LoginId, code: &str, client: &ClientInfo) -> Result<User> {
     let invalid = || Error::field("otp", INVALID_CODE);
-    // An unknown or already verified account has no live code: same answer.
-    let user = svc.store.find_user_by_login(login).await?.filter(|u| !u.is_verified).ok_or_else(invalid)?;
+    // An unknown or already verified account has no live code: same answer,
+    // and the same write (the audit event) as a wrong guess.
+    let found = svc.store.find_user_by_login(login).await?;
+    let Some(user) = found.clone().filter(|u| !u.is_verified) else {
+        let event = AuditEvent::new("otp_verify", Outcome::Failure, found.map(|u| u.id), client);
+        svc.store.record_audit(&event).await?;
+        return Err(invalid());
+    };
     let stored = svc.store.take_otp_attempt(user.id, OtpPurpose::Verify).await?;
     let good = stored.filter(|s| {
         otp::well_formed(code)
@@ -67,21 +73,31 @@ pub async fn verify(svc: &Services, login: &LoginId, code: &str, client: &Client
 /// and its timing cannot tell whether the account exists.
 pub fn request_resend(svc: &AppState, login: LoginId, client: ClientInfo) {
     let svc = svc.clone();
-    tokio::spawn(async move {
-        super::after_the_answer().await;
-        if let Err(e) = resend(&svc, &login, &client).await {
-            tracing::error!(error = %e, "verification code resend failed");
-        }
-    });
+    super::after_the_answer("verification code resend", async move { resend(&svc, &login, &client).await });
 }
 
 /// Replaces the code of an unverified account and sends it.
 async fn resend(svc: &Services, login: &LoginId, client: &ClientInfo) -> Result<()> {
     let user = svc.store.find_user_by_login(login).await?.filter(|u| u.can_sign_in() && !u.is_verified);
-    let Some(user) = user else { return Ok(()) };
+    let Some(user) = user else {
+        let event = AuditEvent::new("otp_resend", Outcome::Failure, None, client)
+            .with_detail(serde_json::json!({"reason": "no_unverified_account"}));
+        return svc.store.record_audit(&event).await;
+    };
     let code = issue(svc, user.id, OtpPurpose::Verify, Utc::now());
     let event = AuditEvent::new("otp_resend", Outcome::Success, Some(user.id), client);
-    svc.store.replace_otp(user.id, OtpPurpose::Verify, &code.digest, code.expires_at, &event).await?;
+    if !svc.store.replace_otp(user.id, OtpPurpose::Verify, &code.digest, code.expires_at, &event).await? {
+        return quota_spent(svc, &user, OtpPurpose::Verify, client).await;
+    }
     deliver(svc, &user, &code.plain, OtpPurpose::Verify);
     Ok(())
+}
+
+/// The window's quota of codes is spent: nothing is sent (the answer was
+/// the same anyway); the refusal is audited.
+pub(crate) async fn quota_spent(svc: &Services, user: &User, purpose: OtpPurpose, client: &ClientInfo) -> Result<()> {
+    tracing::warn!(user_id = %user.id, purpose = purpose.as_str(), "code quota for the day spent; no code sent");
+    let event = AuditEvent::new("otp_issue_refused", Outcome::Failure, Some(user.id), client)
+        .with_detail(serde_json::json!({"purpose": purpose.as_str(), "reason": "quota"}));
+    svc.store.record_audit(&event).await
 }

@@ -24,12 +24,7 @@ const BAD_CODE: &str = "Invalid or expired code.";
 /// the same whether or not the account exists.
 pub fn request_reset(svc: &AppState, login: LoginId, client: ClientInfo) {
     let svc = svc.clone();
-    tokio::spawn(async move {
-        super::after_the_answer().await;
-        if let Err(e) = send_reset(&svc, &login, &client).await {
-            tracing::error!(error = %e, "password reset request failed");
-        }
-    });
+    super::after_the_answer("password reset request", async move { send_reset(&svc, &login, &client).await });
 }
 
 async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Result<()> {
@@ -44,7 +39,9 @@ async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Res
             .with_detail(json!({"channel": channel}))
     };
     match login {
-        LoginId::Email(email) => {
+        LoginId::Email(_) => {
+            // To the stored address, never to the text the requester typed.
+            let Some(email) = &user.email else { return Ok(()) };
             svc.store.record_audit(&event("email")).await?;
             let pk = user.id.to_string();
             let token = reset_token::make(&svc.secret.0, &subject(&user, &pk), Utc::now());
@@ -61,7 +58,9 @@ async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Res
         }
         LoginId::Phone(_) => {
             let code = otp::issue(svc, user.id, OtpPurpose::Reset, Utc::now());
-            svc.store.replace_otp(user.id, OtpPurpose::Reset, &code.digest, code.expires_at, &event("sms")).await?;
+            if !svc.store.replace_otp(user.id, OtpPurpose::Reset, &code.digest, code.expires_at, &event("sms")).await? {
+                return otp::quota_spent(svc, &user, OtpPurpose::Reset, client).await;
+            }
             otp::deliver(svc, &user, &code.plain, OtpPurpose::Reset);
         }
     }
@@ -120,8 +119,17 @@ pub async fn confirm_with_code(
     client: &ClientInfo,
 ) -> Result<()> {
     let bad = || Error::field("otp", BAD_CODE);
-    let user = svc.store.find_user_by_login(login).await?.filter(User::can_sign_in).ok_or_else(bad)?;
-    // The policy first, so a weak password does not spend an attempt.
+    let user = svc.store.find_user_by_login(login).await?.filter(User::can_sign_in);
+    // The policy first, so a weak password spends no attempt; for an unknown
+    // account too, so the answer does not tell whether it exists.
+    let Some(user) = user else {
+        let typed = match login {
+            LoginId::Email(e) => Attributes { email: Some(e.as_str()), phone: None, first_name: "", last_name: "" },
+            LoginId::Phone(p) => Attributes { email: None, phone: Some(p.as_str()), first_name: "", last_name: "" },
+        };
+        policy_errors(svc, new, &typed, "new_password")?;
+        return Err(bad());
+    };
     check_policy(svc, &user, new, "new_password")?;
     let stored = svc.store.take_otp_attempt(user.id, OtpPurpose::Reset).await?;
     let secret = svc.secret.0.as_bytes();
@@ -194,8 +202,12 @@ fn check_policy(svc: &Services, user: &User, password: &Password, field: &str) -
         first_name: &user.first_name,
         last_name: &user.last_name,
     };
+    policy_errors(svc, password, &attrs, field)
+}
+
+fn policy_errors(svc: &Services, password: &Password, attrs: &Attributes<'_>, field: &str) -> Result<()> {
     let mut errors = FieldErrors::new();
-    for message in policy::check(password.expose(), svc.config.password_min_length, &attrs) {
+    for message in policy::check(password.expose(), svc.config.password_min_length, attrs) {
         errors.add(field, message);
     }
     errors.into_result()

@@ -8,7 +8,7 @@ use super::policy::{self, Attributes};
 use crate::domain::{AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::Services;
-use crate::store::{NewUser, OtpPurpose, UserTaken};
+use crate::store::{NewUser, OtpPurpose};
 
 /// A registration as parsed at the edge.
 #[derive(Debug)]
@@ -21,7 +21,6 @@ pub struct Registration {
     pub role: Role,
 }
 
-#[derive(Debug)]
 pub struct Registered {
     pub user: User,
     /// The verification code, only when `AUTHGATE_EXPOSE_OTP` is on.
@@ -40,7 +39,11 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
         errors.add("password", message);
     }
     // An early, friendly answer; the unique index below is the real guard.
-    add_taken(&mut errors, svc.store.user_taken(reg.email.as_ref(), reg.phone.as_ref()).await?);
+    let taken = svc.store.user_taken(reg.email.as_ref(), reg.phone.as_ref()).await?;
+    errors.extend(super::taken_errors(taken));
+    if taken.email || taken.phone {
+        refused(svc, client).await?;
+    }
     errors.into_result()?;
 
     let new = NewUser {
@@ -58,9 +61,8 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
     let user = match svc.store.create_user(&new, Some((&code.digest, code.expires_at)), event).await? {
         Ok(user) => user,
         Err(taken) => {
-            let mut errors = FieldErrors::new();
-            add_taken(&mut errors, taken);
-            return Err(Error::Validation(errors));
+            refused(svc, client).await?;
+            return Err(Error::Validation(super::taken_errors(taken)));
         }
     };
     otp::deliver(svc, &user, &code.plain, OtpPurpose::Verify);
@@ -68,11 +70,9 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
     Ok(Registered { user, otp })
 }
 
-fn add_taken(errors: &mut FieldErrors, taken: UserTaken) {
-    if taken.email {
-        errors.add("email", "A user with this email already exists.");
-    }
-    if taken.phone {
-        errors.add("phone", "A user with this phone number already exists.");
-    }
+/// Audits a registration refused because the email or phone is taken.
+async fn refused(svc: &Services, client: &ClientInfo) -> Result<()> {
+    let event =
+        AuditEvent::new("register", Outcome::Failure, None, client).with_detail(serde_json::json!({"reason": "taken"}));
+    svc.store.record_audit(&event).await
 }

@@ -14,10 +14,16 @@ use crate::store::{NewSession, RefreshState, Rotation};
 
 pub const INVALID_TOKEN: &str = "Token is invalid or expired.";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenPair {
     pub access: String,
     pub refresh: String,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenPair(***)")
+    }
 }
 
 fn refresh_state(svc: &Services, now: DateTime<Utc>) -> RefreshState {
@@ -87,7 +93,9 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
             Rotation::Rotated => ("token_refresh", Outcome::Success, json!({"session_id": sid})),
             Rotation::Grace(_) => ("token_refresh", Outcome::Success, json!({"session_id": sid, "grace": true})),
             Rotation::Reused => ("token_reuse", Outcome::Failure, json!({"session_id": sid, "jti": claims.jti})),
-            Rotation::Dead => return None,
+            Rotation::Dead => {
+                ("token_refresh", Outcome::Failure, json!({"session_id": sid, "reason": "session_ended"}))
+            }
         };
         Some(AuditEvent::new(action, outcome, Some(user_id), client).with_detail(detail))
     };

@@ -53,8 +53,10 @@ impl Params {
     }
 
     fn limit(&mut self) -> u32 {
-        self.parse("limit", "Must be a whole number from 1 to 100.", |v| v.parse().ok().filter(|n| (1..=100).contains(n)))
-            .unwrap_or(20)
+        self.parse("limit", "Must be a whole number from 1 to 100.", |v| {
+            v.parse().ok().filter(|n| (1..=100).contains(n))
+        })
+        .unwrap_or(20)
     }
 
     fn cursor(&mut self) -> Option<Cursor> {
@@ -86,7 +88,7 @@ fn decode_cursor(s: &str) -> Option<Cursor> {
 fn page<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> (i64, String)) -> (Vec<T>, Option<String>) {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    let next = if more { rows.last().map(|r| key(r)).map(|(at, id)| encode_cursor(at, &id)) } else { None };
+    let next = if more { rows.last().map(key).map(|(at, id)| encode_cursor(at, &id)) } else { None };
     (rows, next)
 }
 
@@ -94,7 +96,11 @@ fn user_id(raw: &str) -> Result<Uuid> {
     Uuid::parse_str(raw).map_err(|_| Error::NotFound("User not found."))
 }
 
-pub async fn list_users(State(svc): State<AppState>, _: Staff, Query(raw): Query<HashMap<String, String>>) -> Result<Response> {
+pub async fn list_users(
+    State(svc): State<AppState>,
+    _: Staff,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let mut p = Params::new(raw);
     let filter = UserFilter {
         q: p.text("q").map(|q| q.to_lowercase()),
@@ -167,7 +173,11 @@ pub async fn restore_user(
     Ok(ok("User restored.", json!({"user": user.to_json()})))
 }
 
-pub async fn list_audit(State(svc): State<AppState>, _: Staff, Query(raw): Query<HashMap<String, String>>) -> Result<Response> {
+pub async fn list_audit(
+    State(svc): State<AppState>,
+    _: Staff,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let mut p = Params::new(raw);
     let filter = AuditFilter {
         user_id: p.parse("user_id", "Must be a user id (UUID).", |v| Uuid::parse_str(v).ok().map(|u| u.to_string())),

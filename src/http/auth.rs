@@ -9,7 +9,7 @@ use serde_json::json;
 use super::extract::{Auth, Client, JsonBody};
 use super::forms::Form;
 use super::reply::{created, ok};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::flows::{account, login, otp, register, tokens};
 use crate::state::AppState;
 
@@ -28,13 +28,7 @@ pub async fn login(
     let login_id = form.required("email_or_phone", body.email_or_phone);
     let password = form.password("password", body.password);
     let (Some(raw), Some(password)) = (login_id, password) else { return Err(form.into_error()) };
-    // A well-formed request for an address that cannot exist is still just
-    // "invalid credentials", with the same work done.
-    let Ok(login_id) = crate::domain::LoginId::parse(&raw) else {
-        svc.hashing.burn(&password).await?;
-        return Err(Error::Unauthorized(login::INVALID_CREDENTIALS));
-    };
-    let signed_in = login::login(&svc, &login_id, &password, &client).await?;
+    let signed_in = login::login(&svc, &raw, &password, &client).await?;
     Ok(ok(
         "Login successful.",
         json!({"access": signed_in.tokens.access, "refresh": signed_in.tokens.refresh, "user": signed_in.user.to_json()}),

@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::extract::{Auth, JsonBody};
+use super::extract::{Auth, Client, JsonBody};
 use super::forms::Form;
 use super::reply::ok;
 use crate::error::Result;
@@ -25,6 +25,7 @@ pub struct PatchBody {
 pub async fn patch(
     State(svc): State<AppState>,
     Auth(me): Auth,
+    Client(client): Client,
     JsonBody(body): JsonBody<PatchBody>,
 ) -> Result<Response> {
     let mut form = Form::default();
@@ -33,6 +34,6 @@ pub async fn patch(
         last_name: body.last_name.map(|v| form.name("last_name", Some(v), false)).unwrap_or_default(),
     };
     form.errors.into_result()?;
-    let user = account::update_names(&svc, &me, change).await?;
+    let user = account::update_names(&svc, &me, change, &client).await?;
     Ok(ok("Profile updated.", json!({"user": user.to_json()})))
 }

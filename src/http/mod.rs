@@ -30,7 +30,12 @@ struct Feature {
     handlers: MethodRouter<AppState>,
 }
 
-fn feature(path: &'static str, legacy: Option<&'static str>, scope: Scope, handlers: MethodRouter<AppState>) -> Feature {
+fn feature(
+    path: &'static str,
+    legacy: Option<&'static str>,
+    scope: Scope,
+    handlers: MethodRouter<AppState>,
+) -> Feature {
     Feature { path, legacy, scope, handlers }
 }
 
@@ -42,7 +47,12 @@ fn features() -> Vec<Feature> {
         feature("/auth/logout/", Some("/auth/logout/"), Sustained, post(auth::logout)),
         feature("/auth/token/refresh/", Some("/auth/token/refresh/"), Sustained, post(auth::refresh)),
         feature("/password/reset-request/", Some("/auth/password-reset/"), Burst, post(passwords::reset_request)),
-        feature("/password/reset-confirm/", Some("/auth/password-reset-confirm/"), Burst, post(passwords::reset_confirm)),
+        feature(
+            "/password/reset-confirm/",
+            Some("/auth/password-reset-confirm/"),
+            Burst,
+            post(passwords::reset_confirm),
+        ),
         feature("/password/change/", Some("/auth/password-change/"), Sustained, post(passwords::change)),
         feature("/auth/verify-otp/", None, Burst, post(auth::verify_otp)),
         feature("/auth/resend-otp/", None, Burst, post(auth::resend_otp)),
@@ -92,5 +102,6 @@ pub fn router(state: AppState) -> Router {
         .merge(ops)
         .fallback(ops::not_found)
         .layer(middleware::from_fn(ops::envelope_bare_errors))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(ops::panic_to_envelope))
         .with_state(state)
 }

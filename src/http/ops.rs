@@ -46,3 +46,14 @@ pub async fn envelope_bare_errors(req: Request<Body>, next: Next) -> Response {
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, fresh.into_body())
 }
+
+/// A handler that panicked still answers the §1 envelope: a 500 whose
+/// `error_id` matches the log line.
+pub fn panic_to_envelope(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
+    Error::internal(format!("handler panicked: {detail}")).into_response()
+}

@@ -9,7 +9,7 @@ use sqlx::{Row, SqliteConnection};
 
 use super::audit::insert_audit;
 use super::sessions::revoke_all;
-use super::users::{taken_from, user_from_row};
+use super::users::{name_key, taken_from, user_from_row};
 use super::{Store, UserTaken, from_micros, now_micros};
 use crate::domain::{AuditEvent, Role, User, UserId};
 use crate::error::{Error, Result};
@@ -98,7 +98,7 @@ impl Store {
                AND ($3 IS NULL OR u.is_active = $3)
                AND ($4 IS NULL OR u.is_verified = $4)
                AND ($5 IS NULL OR u.email_key LIKE $5 ESCAPE '\\' OR u.phone LIKE $5 ESCAPE '\\'
-                    OR lower(u.first_name) LIKE $5 ESCAPE '\\' OR lower(u.last_name) LIKE $5 ESCAPE '\\')
+                    OR u.name_key LIKE $5 ESCAPE '\\')
                AND ($6 IS NULL OR (u.created_at, u.id) < ($6, $7))
              ORDER BY u.created_at DESC, u.id DESC
              LIMIT $8"
@@ -170,6 +170,15 @@ impl Store {
         .await?;
         if c.is_active == Some(false) {
             revoke_all(&mut tx, id, "deactivated").await?;
+        }
+        if c.first_name.is_some() || c.last_name.is_some() {
+            let first = c.first_name.as_deref().unwrap_or(&user.first_name);
+            let last = c.last_name.as_deref().unwrap_or(&user.last_name);
+            sqlx::query("UPDATE users SET name_key = $2 WHERE id = $1")
+                .bind(id.to_string())
+                .bind(name_key(first, last))
+                .execute(&mut *tx)
+                .await?;
         }
         insert_audit(&mut tx, event).await?;
         let user = load(&mut tx, id).await?.ok_or_else(|| Error::internal("changed user vanished"))?;

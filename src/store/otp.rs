@@ -8,6 +8,11 @@ use crate::error::Result;
 
 /// Wrong attempts after which a code is void.
 pub const MAX_ATTEMPTS: i64 = 5;
+/// Guesses and codes allowed per user and purpose in one window, across
+/// every code issued in it.
+pub const MAX_FAILURES_PER_WINDOW: i64 = 10;
+pub const MAX_CODES_PER_WINDOW: i64 = 10;
+const WINDOW_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpPurpose {
@@ -31,7 +36,8 @@ pub struct OtpCheck {
 }
 
 impl Store {
-    /// Replaces the user's code for `purpose` with a new one.
+    /// Replaces the user's code for `purpose` with a new one, unless the
+    /// window's quota of codes is spent (then false, and nothing changes).
     pub async fn replace_otp(
         &self,
         user_id: UserId,
@@ -39,12 +45,14 @@ impl Store {
         code_hash: &str,
         expires_at: DateTime<Utc>,
         event: &AuditEvent,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut tx = self.write_tx().await?;
-        upsert_otp(&mut tx, user_id, purpose, code_hash, expires_at).await?;
+        if !upsert_otp(&mut tx, user_id, purpose, code_hash, expires_at).await? {
+            return Ok(false);
+        }
         insert_audit(&mut tx, event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Spends one attempt on the user's live code and returns it, or `None`
@@ -52,14 +60,15 @@ impl Store {
     /// Counting first means a guess is paid for before it is judged.
     pub async fn take_otp_attempt(&self, user_id: UserId, purpose: OtpPurpose) -> Result<Option<OtpCheck>> {
         let row = sqlx::query(
-            "UPDATE otp_codes SET attempts = attempts + 1
-              WHERE user_id = $1 AND purpose = $2 AND expires_at > $3 AND attempts < $4
+            "UPDATE otp_codes SET attempts = attempts + 1, failures = failures + 1
+              WHERE user_id = $1 AND purpose = $2 AND expires_at > $3 AND attempts < $4 AND failures < $5
               RETURNING code_hash",
         )
         .bind(user_id.to_string())
         .bind(purpose.as_str())
         .bind(now_micros())
         .bind(MAX_ATTEMPTS)
+        .bind(MAX_FAILURES_PER_WINDOW)
         .fetch_optional(&self.writer)
         .await?;
         Ok(row.map(|r| OtpCheck { code_hash: r.get("code_hash") }))
@@ -90,26 +99,36 @@ impl Store {
     }
 }
 
+/// Stores a new code for the user and purpose, carrying the window's
+/// counters over from the code it replaces. False when the window's quota
+/// of codes is spent.
 pub(super) async fn upsert_otp(
     conn: &mut SqliteConnection,
     user_id: UserId,
     purpose: OtpPurpose,
     code_hash: &str,
     expires_at: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO otp_codes (user_id, purpose, code_hash, expires_at, attempts, created_at)
-         VALUES ($1, $2, $3, $4, 0, $5)
+) -> Result<bool> {
+    let now = now_micros();
+    let done = sqlx::query(
+        "INSERT INTO otp_codes (user_id, purpose, code_hash, expires_at, attempts, created_at, failures, issued, window_start)
+         VALUES ($1, $2, $3, $4, 0, $5, 0, 1, $5)
          ON CONFLICT (user_id, purpose) DO UPDATE
-            SET code_hash = excluded.code_hash, expires_at = excluded.expires_at,
-                attempts = 0, created_at = excluded.created_at",
+            SET code_hash = excluded.code_hash, expires_at = excluded.expires_at, attempts = 0,
+                created_at = excluded.created_at,
+                failures = CASE WHEN otp_codes.window_start > $6 THEN otp_codes.failures ELSE 0 END,
+                issued = CASE WHEN otp_codes.window_start > $6 THEN otp_codes.issued + 1 ELSE 1 END,
+                window_start = CASE WHEN otp_codes.window_start > $6 THEN otp_codes.window_start ELSE $5 END
+          WHERE otp_codes.window_start <= $6 OR otp_codes.issued < $7",
     )
     .bind(user_id.to_string())
     .bind(purpose.as_str())
     .bind(code_hash)
     .bind(micros(expires_at))
-    .bind(now_micros())
+    .bind(now)
+    .bind(now - WINDOW_MICROS)
+    .bind(MAX_CODES_PER_WINDOW)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }

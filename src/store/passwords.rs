@@ -51,6 +51,11 @@ impl Store {
             return Ok(false);
         }
         revoke_all(&mut tx, c.user_id, c.reason).await?;
+        // A pending SMS reset code must not outlive the password it resets.
+        sqlx::query("DELETE FROM otp_codes WHERE user_id = $1 AND purpose = 'reset'")
+            .bind(c.user_id.to_string())
+            .execute(&mut *tx)
+            .await?;
         if let Some(session) = c.new_session {
             insert_session(&mut tx, session, super::from_micros(now)).await?;
         }

@@ -124,14 +124,25 @@ impl Store {
         Ok(Ok(user))
     }
 
-    pub async fn update_user_names(&self, id: UserId, first_name: &str, last_name: &str) -> Result<()> {
-        sqlx::query("UPDATE users SET first_name = $2, last_name = $3, updated_at = $4 WHERE id = $1")
+    /// Renames the user, with the audit event, in one transaction.
+    pub async fn update_user_names(
+        &self,
+        id: UserId,
+        first_name: &str,
+        last_name: &str,
+        event: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE users SET first_name = $2, last_name = $3, updated_at = $4, name_key = $5 WHERE id = $1")
             .bind(id.to_string())
             .bind(first_name)
             .bind(last_name)
             .bind(now_micros())
-            .execute(&self.writer)
+            .bind(name_key(first_name, last_name))
+            .execute(&mut *tx)
             .await?;
+        insert_audit(&mut tx, event).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -153,8 +164,8 @@ async fn insert_user(conn: &mut SqliteConnection, new: &NewUser) -> std::result:
     let provider = if new.email.is_some() { AuthProvider::Email } else { AuthProvider::Phone };
     sqlx::query(
         "INSERT INTO users (id, email, email_key, phone, password, first_name, last_name, role,
-                            auth_provider, is_active, is_verified, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $11)",
+                            auth_provider, is_active, is_verified, created_at, updated_at, name_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $11, $12)",
     )
     .bind(new.id.to_string())
     .bind(new.email.as_ref().map(Email::as_str))
@@ -167,6 +178,7 @@ async fn insert_user(conn: &mut SqliteConnection, new: &NewUser) -> std::result:
     .bind(provider.as_str())
     .bind(new.is_verified)
     .bind(now)
+    .bind(name_key(&new.first_name, &new.last_name))
     .execute(conn)
     .await?;
     Ok(())
@@ -180,4 +192,10 @@ pub(super) async fn touch_last_login(conn: &mut SqliteConnection, id: UserId, at
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// What the admin search matches names against: both names, lower-cased
+/// with Unicode rules.
+pub(super) fn name_key(first_name: &str, last_name: &str) -> String {
+    format!("{first_name} {last_name}").to_lowercase()
 }

@@ -449,3 +449,55 @@ impl tracing::field::Visit for Fields {
         self.0.push((field.name().to_string(), format!("{value:?}")));
     }
 }
+
+// ------------------------------------------- sessions and admin API (§12, §13)
+//
+// Helpers of tests/api/sessions.rs and tests/api/admin.rs.
+
+pub const SESSIONS: &str = "/api/v1/auth/sessions/";
+pub const LOGOUT_ALL: &str = "/api/v1/auth/logout-all/";
+pub const ADMIN_USERS: &str = "/api/v1/admin/users/";
+pub const ADMIN_AUDIT: &str = "/api/v1/admin/audit/";
+
+impl TestApp {
+    /// Gives a user a role no endpoint grants (staff, admin): besides
+    /// `createsuperuser`, the only way to make one.
+    pub async fn make_role(&self, user_id: &str, role: &str) {
+        self.sql("UPDATE users SET role = $2 WHERE id = $1", &[user_id, role]).await;
+    }
+
+    /// Any request, with extra headers (a `User-Agent`, say).
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        Reply::read(req.send().await.expect("the request is answered")).await
+    }
+
+    pub async fn delete(&self, path: &str, access: Option<&str>) -> Reply {
+        self.send(Method::DELETE, path, access, None).await
+    }
+
+    /// A PATCH of raw bytes sent as `application/json`.
+    pub async fn patch_raw(&self, path: &str, access: Option<&str>, body: &'static str) -> Reply {
+        let mut req = self.client.patch(self.url(path)).header(CONTENT_TYPE, "application/json").body(body);
+        if let Some(token) = access {
+            req = req.bearer_auth(token);
+        }
+        Reply::read(req.send().await.expect("the request is answered")).await
+    }
+}

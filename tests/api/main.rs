@@ -1,3 +1,4 @@
+mod admin;
 mod helpers;
 mod login;
 mod me;
@@ -5,6 +6,8 @@ mod otp;
 mod passwords;
 mod register;
 mod routes;
+mod sessions;
 mod sinks;
+mod throttle;
 mod timing;
 mod tokens;

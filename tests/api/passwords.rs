@@ -15,7 +15,7 @@ async fn app_with_sinks() -> (TestApp, SmtpSink, SmsSink) {
     let (smtp_url, sms_url) = (smtp.url(), sms.url());
     let app = spawn_app_with(move |c| {
         c.smtp_url = Some(Secret(smtp_url));
-        c.sms_webhook_url = Some(sms_url);
+        c.sms_webhook_url = Some(Secret(sms_url));
         c.reset_url = "https://shop.example/reset?uid={uid}&token={token}".into();
     })
     .await;

@@ -1,0 +1,199 @@
+//! Contract §7: throttling. The harness turns throttling off; each test here
+//! turns it on with rates of its own. Every request reaches the server from
+//! 127.0.0.1: other client addresses arrive through `X-Forwarded-For` from
+//! a trusted proxy.
+
+use authgate::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const BURST_PATH: &str = LOGIN;
+const SUSTAINED_PATH: &str = ME;
+
+fn throttled(c: &mut Config, burst: &str, sustained: &str) {
+    c.throttle_enabled = true;
+    c.throttle_burst = burst.parse().unwrap();
+    c.throttle_sustained = sustained.parse().unwrap();
+}
+
+fn behind_local_proxy(c: &mut Config) {
+    c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
+/// A burst-scope request (an empty login: a quick 400) as `token`, with
+/// `X-Forwarded-For: xff` when given.
+async fn burst(app: &TestApp, token: Option<&str>, xff: Option<&str>) -> Reply {
+    let headers: Vec<(&str, &str)> = xff.map(|ip| ("x-forwarded-for", ip)).into_iter().collect();
+    app.send_with_headers(Method::POST, BURST_PATH, token, Some(&json!({})), &headers).await
+}
+
+/// A sustained-scope request (GET me) as `token`.
+async fn sustained(app: &TestApp, token: Option<&str>) -> Reply {
+    app.get(SUSTAINED_PATH, token).await
+}
+
+/// Sends `n` requests with `send`, failing if any is throttled.
+async fn all_pass<F, Fut>(n: usize, what: &str, mut send: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Reply>,
+{
+    for i in 1..=n {
+        let r = send().await;
+        assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "{what}: request {i} of {n} was throttled: {}", r.body);
+    }
+}
+
+/// A 429 with the envelope and a `Retry-After` of whole seconds (≥ 1).
+fn assert_throttled(r: &Reply) -> u64 {
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "expected a 429: {}", r.body);
+    assert_envelope(&r.body, false);
+    let retry_after = r.headers.get("retry-after").expect("a Retry-After header").to_str().unwrap();
+    let secs: u64 = retry_after.parse().unwrap_or_else(|_| panic!("Retry-After {retry_after:?} is not whole seconds"));
+    assert!(secs >= 1, "Retry-After is {secs}");
+    secs
+}
+
+/// Registers `email` (as `role`) and signs in from `ip` (via the trusted
+/// proxy), so that setting up spends none of 127.0.0.1's budget. Returns the
+/// access token.
+async fn signed_in_from(app: &TestApp, ip: &str, email: &str, role: &str) -> String {
+    let xff = [("x-forwarded-for", ip)];
+    let body = json!({"email": email, "password": PASSWORD, "first_name": "Ana", "role": role});
+    let r = app.send_with_headers(Method::POST, REGISTER, None, Some(&body), &xff).await;
+    assert_eq!(r.status, StatusCode::CREATED, "registration failed: {}", r.body);
+    let body = json!({"email_or_phone": email, "password": PASSWORD});
+    let r = app.send_with_headers(Method::POST, LOGIN, None, Some(&body), &xff).await;
+    assert_eq!(r.status, StatusCode::OK, "login failed: {}", r.body);
+    text(&r.body["data"]["access"])
+}
+
+#[tokio::test]
+async fn the_eleventh_burst_request_in_a_minute_is_refused_for_that_ip_only() {
+    let app = spawn_app_with(|c| {
+        throttled(c, "10/min", "1000/day");
+        behind_local_proxy(c);
+    })
+    .await;
+    let a = "203.0.113.10";
+    all_pass(10, "client A", || burst(&app, None, Some(a))).await;
+
+    let r = burst(&app, None, Some(a)).await;
+    let secs = assert_throttled(&r);
+    assert!(secs <= 60, "Retry-After {secs} is beyond the period");
+    assert!(r.message().contains("throttled"), "message: {}", r.body);
+    assert_eq!(r.body["data"], Value::Null);
+
+    // The same scope and client on every mount of the route, and on the
+    // other burst routes: still refused.
+    for path in ["/api/v2/auth/login", "/auth/login/", RESET_REQUEST, VERIFY_OTP] {
+        let r = app.send_with_headers(Method::POST, path, None, Some(&json!({})), &[("x-forwarded-for", a)]).await;
+        assert_throttled(&r);
+    }
+
+    // Another client address behind the proxy, and the proxy itself: unaffected.
+    all_pass(10, "client B", || burst(&app, None, Some("203.0.113.11"))).await;
+    all_pass(10, "the proxy", || burst(&app, None, None)).await;
+    assert_throttled(&burst(&app, None, Some("203.0.113.11")).await);
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_for_from_an_untrusted_peer_changes_nothing() {
+    let app = spawn_app_with(|c| throttled(c, "10/min", "1000/day")).await;
+    for i in 1..=10 {
+        let r = burst(&app, None, Some(&format!("198.51.100.{i}"))).await;
+        assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "request {i}: {}", r.body);
+    }
+    assert_throttled(&burst(&app, None, Some("198.51.100.99")).await);
+    assert_throttled(&burst(&app, None, None).await);
+}
+
+#[tokio::test]
+async fn signed_in_limits_are_multiplied_by_role() {
+    let app = spawn_app_with(|c| {
+        throttled(c, "1000/min", "2/hour");
+        behind_local_proxy(c);
+    })
+    .await;
+    let client = signed_in_from(&app, "192.0.2.1", &unique_email(), "client").await;
+    let vendor = signed_in_from(&app, "192.0.2.2", &unique_email(), "vendor").await;
+
+    all_pass(2, "client", || sustained(&app, Some(&client))).await;
+    assert_throttled(&sustained(&app, Some(&client)).await);
+
+    all_pass(4, "vendor", || sustained(&app, Some(&vendor))).await;
+    assert_throttled(&sustained(&app, Some(&vendor)).await);
+
+    // Staff (×5) and admins (×10): roles no one picks for themselves.
+    for (role, allowed) in [("staff", 10), ("admin", 20)] {
+        let email = unique_email();
+        let xff = [("x-forwarded-for", "192.0.2.3")];
+        let body = json!({"email": email, "password": PASSWORD, "first_name": "Ana"});
+        let r = app.send_with_headers(Method::POST, REGISTER, None, Some(&body), &xff).await;
+        assert_eq!(r.status, StatusCode::CREATED, "registration failed: {}", r.body);
+        app.make_role(&text(&r.body["data"]["user"]["id"]), role).await;
+        let body = json!({"email_or_phone": email, "password": PASSWORD});
+        let r = app.send_with_headers(Method::POST, LOGIN, None, Some(&body), &xff).await;
+        assert_eq!(r.status, StatusCode::OK, "login failed: {}", r.body);
+        let token = text(&r.body["data"]["access"]);
+        all_pass(allowed, role, || sustained(&app, Some(&token))).await;
+        assert_throttled(&sustained(&app, Some(&token)).await);
+    }
+
+    // Anonymous callers get the plain rate, by address.
+    all_pass(2, "anonymous", || sustained(&app, None)).await;
+    assert_throttled(&sustained(&app, None).await);
+}
+
+#[tokio::test]
+async fn burst_and_sustained_count_apart() {
+    let app = spawn_app_with(|c| throttled(c, "2/min", "3/min")).await;
+    all_pass(2, "burst", || burst(&app, None, None)).await;
+    assert_throttled(&burst(&app, None, None).await);
+
+    // The burst budget is spent; the sustained one is whole.
+    all_pass(3, "sustained", || sustained(&app, None)).await;
+    let r = sustained(&app, None).await;
+    let secs = assert_throttled(&r);
+    assert!(secs <= 20, "Retry-After {secs}: one request of 3/min comes back within 20 s");
+    assert_throttled(&burst(&app, None, None).await);
+}
+
+#[tokio::test]
+async fn signed_in_burst_requests_count_per_user() {
+    let app = spawn_app_with(|c| {
+        throttled(c, "3/min", "1000/day");
+        behind_local_proxy(c);
+    })
+    .await;
+    let ana = signed_in_from(&app, "192.0.2.1", &unique_email(), "client").await;
+    let bea = signed_in_from(&app, "192.0.2.2", &unique_email(), "client").await;
+
+    // Two users behind one address: a budget each.
+    all_pass(3, "ana", || burst(&app, Some(&ana), None)).await;
+    assert_throttled(&burst(&app, Some(&ana), None).await);
+    all_pass(3, "bea", || burst(&app, Some(&bea), None)).await;
+    assert_throttled(&burst(&app, Some(&bea), None).await);
+
+    // The address's own (anonymous) budget is untouched; an invalid token
+    // counts as anonymous.
+    all_pass(2, "anonymous", || burst(&app, None, None)).await;
+    all_pass(1, "bad token", || burst(&app, Some("not-a-token"), None)).await;
+    assert_throttled(&burst(&app, None, None).await);
+    assert_throttled(&burst(&app, Some("not-a-token"), None).await);
+    // A signed-in user is still counted as themself.
+    assert_throttled(&burst(&app, Some(&ana), None).await);
+}
+
+#[tokio::test]
+async fn with_throttling_off_nothing_is_refused() {
+    let app = spawn_app_with(|c| {
+        c.throttle_burst = "1/day".parse().unwrap();
+        c.throttle_sustained = "1/day".parse().unwrap();
+    })
+    .await;
+    all_pass(15, "burst", || burst(&app, None, None)).await;
+    all_pass(15, "sustained", || sustained(&app, None)).await;
+}
