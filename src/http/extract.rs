@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -63,6 +64,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// The token of `Authorization: Bearer <token>`, or why there is none (in
+/// SimpleJWT's words).
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, &'static str> {
+    let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut words = header.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(scheme), Some(token), None) if scheme.eq_ignore_ascii_case("bearer") => Ok(token),
+        (Some(scheme), _, _) if scheme.eq_ignore_ascii_case("bearer") => {
+            Err("Authorization header must contain two space-delimited values.")
+        }
+        _ => Err("Authentication credentials were not provided."),
+    }
+}
+
 /// The signed-in caller, from `Authorization: Bearer <access token>`.
 pub struct Auth(pub Principal);
 
@@ -70,15 +85,7 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let mut words = header.split_whitespace();
-        let token = match (words.next(), words.next(), words.next()) {
-            (Some(scheme), Some(token), None) if scheme.eq_ignore_ascii_case("bearer") => token,
-            (Some(scheme), _, _) if scheme.eq_ignore_ascii_case("bearer") => {
-                return Err(Error::Unauthorized("Authorization header must contain two space-delimited values."));
-            }
-            _ => return Err(Error::Unauthorized("Authentication credentials were not provided.")),
-        };
+        let token = bearer_token(&parts.headers).map_err(Error::Unauthorized)?;
         Ok(Auth(authenticate(state, token).await?))
     }
 }

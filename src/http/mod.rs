@@ -16,7 +16,7 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
-pub use extract::client_ip;
+pub use extract::{bearer_token, client_ip};
 
 use crate::state::AppState;
 use crate::throttle::Scope;

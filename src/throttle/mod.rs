@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
@@ -26,7 +25,7 @@ use crate::config::Config;
 use crate::crypto::jwt::{JwtKeys, TokenType};
 use crate::domain::Role;
 use crate::error::Error;
-use crate::http::client_ip;
+use crate::http::{bearer_token, client_ip};
 use crate::state::AppState;
 
 pub use memory::MemoryLimiter;
@@ -91,7 +90,7 @@ async fn throttle(State((state, scope)): State<(AppState, Scope)>, req: Request,
 /// The counter key and the limit's multiplier: `user:<id>` and the role's
 /// multiplier for a valid access token, else `ip:<client ip>` and 1.
 fn identify(keys: &JwtKeys, headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[ipnet::IpNet]) -> (String, u32) {
-    if let Some(claims) = bearer(headers).and_then(|t| keys.verify(t, TokenType::Access).ok()) {
+    if let Some(claims) = bearer_token(headers).ok().and_then(|t| keys.verify(t, TokenType::Access).ok()) {
         return (format!("user:{}", claims.user_id), Role::from_str(&claims.role).map_or(1, multiplier));
     }
     let ip = peer.map(|peer| {
@@ -101,16 +100,6 @@ fn identify(keys: &JwtKeys, headers: &HeaderMap, peer: Option<IpAddr>, trusted: 
     match ip {
         Some(ip) => (format!("ip:{ip}"), 1),
         None => ("ip:unknown".to_string(), 1),
-    }
-}
-
-/// The token of `Authorization: Bearer <token>`, if that is the header.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let header = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let mut words = header.split_whitespace();
-    match (words.next(), words.next(), words.next()) {
-        (Some(scheme), Some(token), None) if scheme.eq_ignore_ascii_case("bearer") => Some(token),
-        _ => None,
     }
 }
 
