@@ -69,6 +69,8 @@ pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
     pub redis_url: Option<String>,
+    /// With Redis unreachable: allow requests (true) or refuse them (false).
+    pub redis_fail_open: bool,
     pub secret_key: Option<Secret>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
@@ -93,6 +95,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             database_url: "sqlite://authgate.db".into(),
             redis_url: None,
+            redis_fail_open: true,
             secret_key: None,
             access_token_ttl: Duration::from_secs(5 * 60),
             refresh_token_ttl: Duration::from_secs(24 * 3600),
@@ -141,7 +144,15 @@ impl Config {
             }
             c.database_url = v.into();
         }
-        c.redis_url = get("AUTHGATE_REDIS_URL").map(|(_, v)| v.to_string());
+        if let Some((n, v)) = get("AUTHGATE_REDIS_URL") {
+            redis::Client::open(v).map_err(|e| {
+                bad(n, format!("invalid Redis URL (expected redis://[:password@]host[:port][/db]): {e}"))
+            })?;
+            c.redis_url = Some(v.into());
+        }
+        if let Some((n, v)) = get("AUTHGATE_REDIS_FAIL_OPEN") {
+            c.redis_fail_open = boolean(n, v)?;
+        }
         if let Some((n, v)) = get("AUTHGATE_SECRET_KEY") {
             if v.len() < 32 {
                 return Err(bad(n, "too short: use at least 32 characters".into()));
@@ -295,6 +306,19 @@ mod tests {
         assert_eq!(c.refresh_token_ttl, Duration::from_secs(86400));
         assert_eq!(c.refresh_reuse_grace, Duration::from_secs(10));
         assert_eq!(c.throttle_burst, "10/min".parse().unwrap());
+        assert_eq!(c.redis_url, None);
+        assert!(c.redis_fail_open);
+    }
+
+    #[test]
+    fn redis_settings_parse() {
+        let c = Config::from_vars(&vars(&[
+            ("AUTHGATE_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            ("AUTHGATE_REDIS_FAIL_OPEN", "false"),
+        ]))
+        .unwrap();
+        assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+        assert!(!c.redis_fail_open);
     }
 
     #[test]
@@ -311,6 +335,8 @@ mod tests {
             ("AUTHGATE_EMAIL_FROM", "nobody"),
             ("AUTHGATE_SMS_WEBHOOK_URL", "ftp://x"),
             ("AUTHGATE_RESET_URL", "https://shop.example/reset"),
+            ("AUTHGATE_REDIS_URL", "localhost:6379"),
+            ("AUTHGATE_REDIS_FAIL_OPEN", "sometimes"),
         ] {
             let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
             assert!(err.to_string().starts_with(k), "{err}");

@@ -49,7 +49,7 @@ impl Services {
             keys: JwtKeys::new(secret.0.as_bytes()),
             hashing: HashPool::new(Hasher::new(config.password_hasher), cores),
             delivery,
-            limiter: crate::throttle::from_config(&config),
+            limiter: crate::throttle::from_config(&config).map_err(crate::error::Error::internal)?,
             secret,
             store,
             config,

@@ -3,10 +3,12 @@
 //! Each throttled route belongs to a [`Scope`]. A request is counted against
 //! its scope under the caller's user id when it carries a valid Bearer
 //! access token (with the role's multiplier), else under the client IP. The
-//! counters live behind [`Limiter`], so another store (Redis) can replace
-//! the in-process one.
+//! counters live behind [`Limiter`]: in-process ([`MemoryLimiter`]), or in
+//! Redis ([`RedisLimiter`]) when `AUTHGATE_REDIS_URL` is set, shared by every
+//! instance.
 
 pub mod memory;
+pub mod redis;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -21,14 +23,15 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::crypto::jwt::{JwtKeys, TokenType};
 use crate::domain::Role;
 use crate::error::Error;
 use crate::http::{bearer_token, client_ip};
 use crate::state::AppState;
 
-pub use memory::MemoryLimiter;
+pub use self::memory::MemoryLimiter;
+pub use self::redis::RedisLimiter;
 
 /// How often idle keys are evicted from the in-process store.
 pub const CLEANUP_EVERY: Duration = Duration::from_secs(30);
@@ -58,12 +61,22 @@ pub trait Limiter: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Decision> + Send + 'a>>;
 }
 
-/// The store for `config`: in-process counters, cleaned in the background
-/// (when called inside a Tokio runtime) for as long as they are in use.
-pub fn from_config(config: &Config) -> Arc<dyn Limiter> {
+/// The store for `config`: Redis when `redis_url` is set (connecting in the
+/// background: start-up never waits for it), else in-process counters,
+/// cleaned in the background (when called inside a Tokio runtime) for as
+/// long as they are in use. Fails only on an invalid Redis URL.
+pub fn from_config(config: &Config) -> Result<Arc<dyn Limiter>, ConfigError> {
+    if let Some(url) = &config.redis_url {
+        let limiter = RedisLimiter::new(url, config.throttle_burst, config.throttle_sustained, config.redis_fail_open)
+            .map_err(|e| ConfigError { var: "AUTHGATE_REDIS_URL".into(), reason: format!("invalid Redis URL: {e}") })?;
+        if config.throttle_enabled {
+            limiter.connect_in_background();
+        }
+        return Ok(Arc::new(limiter));
+    }
     let limiter = Arc::new(MemoryLimiter::new(config.throttle_burst, config.throttle_sustained));
     memory::spawn_cleanup(Arc::downgrade(&limiter), CLEANUP_EVERY);
-    limiter
+    Ok(limiter)
 }
 
 /// Wraps a route's handlers in its scope's limit. Only requests that reach

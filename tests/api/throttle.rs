@@ -197,3 +197,39 @@ async fn with_throttling_off_nothing_is_refused() {
     all_pass(15, "burst", || burst(&app, None, None)).await;
     all_pass(15, "sustained", || sustained(&app, None)).await;
 }
+
+/// Contract §7 with `AUTHGATE_REDIS_URL`: two instances on one Redis share
+/// one burst budget. Runs only when `AUTHGATE_TEST_REDIS_URL` is set.
+#[tokio::test]
+async fn two_instances_on_one_redis_share_the_burst_budget() {
+    let Some(url) = std::env::var("AUTHGATE_TEST_REDIS_URL").ok().filter(|u| !u.trim().is_empty()) else {
+        eprintln!("skipping two_instances_on_one_redis_share_the_burst_budget: AUTHGATE_TEST_REDIS_URL is not set");
+        return;
+    };
+    let configure = |c: &mut Config| {
+        throttled(c, "10/min", "1000/day");
+        behind_local_proxy(c);
+        c.redis_url = Some(url.clone());
+        c.redis_fail_open = false;
+    };
+    let a = spawn_app_with(configure).await;
+    let b = spawn_app_with(configure).await;
+    // A client address of this run only (fd00::/8), so runs never share counters.
+    let id = uuid::Uuid::new_v4().as_u128();
+    let ip = std::net::Ipv6Addr::from((0xfd_u128 << 120) | (id >> 8)).to_string();
+
+    for i in 1..=10 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let r = burst(app, None, Some(&ip)).await;
+        assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "request {i} of 10 was throttled: {}", r.body);
+    }
+    let secs = assert_throttled(&burst(&a, None, Some(&ip)).await);
+    assert!((1..=6).contains(&secs), "Retry-After {secs}: one request of 10/min comes back within 6 s");
+    assert_throttled(&burst(&b, None, Some(&ip)).await);
+
+    // Another address still has its budget on either instance.
+    let other = std::net::Ipv6Addr::from((0xfd_u128 << 120) | ((id >> 8) ^ 1)).to_string();
+    all_pass(5, "another client on A", || burst(&a, None, Some(&other))).await;
+    all_pass(5, "another client on B", || burst(&b, None, Some(&other))).await;
+    assert_throttled(&burst(&a, None, Some(&other)).await);
+}
