@@ -35,9 +35,11 @@ impl SmtpSink {
         format!("smtp://{}", self.addr)
     }
 
-    /// Waits (up to 10 s) for a message whose text mentions `to`, and
-    /// returns its body decoded as a mail reader would show it.
-    pub async fn wait_for(&self, to: &str, n: usize) -> String {
+    /// Waits (up to 10 s) for the `n`-th message (from 1) to `to` whose
+    /// decoded body contains `containing`, and returns that body as a mail
+    /// reader would show it. Messages are sent concurrently, so they are
+    /// told apart by content, not by arrival order.
+    pub async fn wait_for(&self, to: &str, containing: &str, n: usize) -> String {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let found: Vec<String> = self
@@ -46,10 +48,11 @@ impl SmtpSink {
                 .unwrap()
                 .iter()
                 .filter(|m| m.contains(&format!("<{to}>")) || m.contains(to))
-                .cloned()
+                .map(|m| decode_body(m))
+                .filter(|body| body.contains(containing))
                 .collect();
-            if found.len() >= n {
-                return decode_body(&found[n - 1]);
+            if let Some(body) = found.get(n - 1) {
+                return body.clone();
             }
             assert!(tokio::time::Instant::now() < deadline, "no mail #{n} reached {to}");
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -144,9 +147,9 @@ impl SmsSink {
         format!("http://{}/sms", self.addr)
     }
 
-    /// Waits (up to 10 s) for the `n`-th text to `to` and returns its
-    /// six-digit code.
-    pub async fn code_for(&self, to: &str, n: usize) -> String {
+    /// Waits (up to 10 s) for the `n`-th text (from 1) to `to` that contains
+    /// `containing`, and returns its six-digit code.
+    pub async fn code_for(&self, to: &str, containing: &str, n: usize) -> String {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let texts: Vec<String> = self
@@ -156,6 +159,7 @@ impl SmsSink {
                 .iter()
                 .filter(|c| c["to"] == to)
                 .map(|c| c["message"].as_str().unwrap_or("").to_string())
+                .filter(|text| text.contains(containing))
                 .collect();
             if let Some(text) = texts.get(n - 1) {
                 let code = text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6);
