@@ -119,6 +119,10 @@ fn verify_any(password: &str, encoded: &str, cfg: &Hasher) -> (bool, bool) {
     }
 }
 
+thread_local! {
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn argon2_encode(password: &str, salt: &[u8], cost: Argon2Cost) -> String {
     let hash = argon2_raw(argon2::Algorithm::Argon2id, argon2::Version::V0x13, cost, password.as_bytes(), salt, 32)
         .expect("argon2 parameters are valid constants");
@@ -142,7 +146,16 @@ fn argon2_raw(
 ) -> Option<Vec<u8>> {
     let params = argon2::Params::new(cost.m, cost.t, cost.p, Some(len)).ok()?;
     let mut out = vec![0u8; len];
-    argon2::Argon2::new(alg, version, params).hash_password_into(pw, salt, &mut out).ok()?;
+    let blocks = params.block_count();
+    let argon = argon2::Argon2::new(alg, version, params);
+    // Each hashing thread keeps its working memory (19 MiB at OWASP cost)
+    // instead of asking the allocator for it at every hash.
+    ARGON2_MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        argon.hash_password_into_with_memory(pw, salt, &mut out, &mut memory[..blocks]).ok()
+    })?;
     Some(out)
 }
 

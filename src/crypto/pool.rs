@@ -1,46 +1,64 @@
-//! Password hashing off the async executor, a bounded number at a time, so
-//! a flood of logins queues here instead of starving every other request.
+//! Password hashing on a small pool of dedicated threads, one per core, off
+//! the async executor. A flood of logins queues here instead of starving
+//! every other request, and memory stays at one argon2 work area per thread.
 
-use std::sync::Arc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use super::hashers::{Hasher, Verdict};
 use crate::domain::Password;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+type Job = Box<dyn FnOnce(&Hasher) + Send>;
 
 #[derive(Clone)]
 pub struct HashPool {
     hasher: Hasher,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl HashPool {
-    /// At most `concurrency` hashes run at once (one per core is the most
-    /// that helps).
-    pub fn new(hasher: Hasher, concurrency: usize) -> HashPool {
-        HashPool { hasher, permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+    /// Starts `threads` hashing threads (at least one).
+    pub fn new(hasher: Hasher, threads: usize) -> HashPool {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..threads.max(1) {
+            let queue = queue.clone();
+            let spawned =
+                std::thread::Builder::new().name(format!("authgate-hash-{n}")).spawn(move || work(&hasher, &queue));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a hashing thread");
+            }
+        }
+        HashPool { hasher, jobs, waiting: Arc::new(AtomicUsize::new(0)) }
     }
 
     pub fn hasher(&self) -> &Hasher {
         &self.hasher
     }
 
-    /// Hashes waiting for a permit right now (for metrics and tests).
-    pub fn available(&self) -> usize {
-        self.permits.available_permits()
+    /// Hashes queued or running right now (for metrics and tests).
+    pub fn depth(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce(Hasher) -> T + Send + 'static) -> Result<T> {
-        let permit = self.permits.clone().acquire_owned().await.map_err(crate::error::Error::internal)?;
-        let hasher = self.hasher;
-        let out = tokio::task::spawn_blocking(move || {
-            let out = job(hasher);
-            drop(permit);
-            out
-        })
-        .await?;
-        Ok(out)
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce(&Hasher) -> T + Send + 'static) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        let waiting = self.waiting.clone();
+        waiting.fetch_add(1, Ordering::Relaxed);
+        let sent = self.jobs.send(Box::new(move |h: &Hasher| {
+            let _done = Done(waiting);
+            let _ = tx.send(job(h));
+        }));
+        if sent.is_err() {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::internal("the hashing threads are gone"));
+        }
+        rx.await.map_err(|_| Error::internal("a hashing job failed"))
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String> {
@@ -57,5 +75,29 @@ impl HashPool {
     pub async fn burn(&self, password: &Password) -> Result<()> {
         let pw = password.clone();
         self.run(move |h| h.burn(pw.expose())).await
+    }
+}
+
+/// Counts a job out of the pool's depth when it ends, even by a panic.
+struct Done(Arc<AtomicUsize>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A hashing thread: takes jobs until the pool is dropped. A job that
+/// panics is reported to its caller as an error; the thread carries on.
+fn work(hasher: &Hasher, queue: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        let job = match queue.lock() {
+            Ok(q) => q.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok(job) = job else { return };
+        if catch_unwind(AssertUnwindSafe(|| job(hasher))).is_err() {
+            tracing::error!("a hashing job panicked");
+        }
     }
 }
