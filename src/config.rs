@@ -68,6 +68,8 @@ impl std::fmt::Debug for Secret {
 pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
+    /// Connections per instance: PostgreSQL's pool, or SQLite's readers.
+    pub database_max_connections: u32,
     pub redis_url: Option<String>,
     /// With Redis unreachable: allow requests (true) or refuse them (false).
     pub redis_fail_open: bool,
@@ -94,6 +96,7 @@ impl Default for Config {
         Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             database_url: "sqlite://authgate.db".into(),
+            database_max_connections: 10,
             redis_url: None,
             redis_fail_open: true,
             secret_key: None,
@@ -139,10 +142,20 @@ impl Config {
                 .map_err(|_| bad(n, format!("invalid address {v:?} (expected host:port, e.g. 127.0.0.1:8000)")))?;
         }
         if let Some((n, v)) = get("AUTHGATE_DATABASE_URL") {
-            if !(v.starts_with("sqlite:")) {
-                return Err(bad(n, format!("unsupported database URL {v:?} (expected sqlite://PATH)")));
+            if crate::store::Backend::of_url(v).is_none() {
+                return Err(bad(
+                    n,
+                    format!("unsupported database URL {v:?} (expected sqlite://PATH or postgres://USER@HOST/DB)"),
+                ));
             }
             c.database_url = v.into();
+        }
+        if let Some((n, v)) = get("AUTHGATE_DATABASE_MAX_CONNECTIONS") {
+            c.database_max_connections = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| bad(n, format!("invalid connection count {v:?} (expected 1 to 1000)")))?;
         }
         if let Some((n, v)) = get("AUTHGATE_REDIS_URL") {
             redis::Client::open(v).map_err(|e| {

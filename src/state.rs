@@ -28,7 +28,7 @@ pub type AppState = Arc<Services>;
 impl Services {
     /// Connects to the database, applies migrations and loads the secret.
     pub async fn build(config: Config) -> Result<AppState> {
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::connect(&config.database_url, config.database_max_connections).await?;
         store.migrate().await?;
         let secret = match &config.secret_key {
             Some(s) => s.clone(),

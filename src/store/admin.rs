@@ -4,13 +4,14 @@
 //! cannot leave none.
 
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::AnyConnection;
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::audit::insert_audit;
 use super::sessions::revoke_all;
 use super::users::{name_key, taken_from, user_from_row};
-use super::{Store, UserTaken, from_micros, now_micros};
+use super::{Store, UserTaken, from_micros, lock_for, now_micros};
 use crate::domain::{AuditEvent, Role, User, UserId};
 use crate::error::{Error, Result};
 
@@ -146,6 +147,7 @@ impl Store {
     /// Applies an admin's changes to a live user.
     pub async fn change_user(&self, id: UserId, c: &UserChange, event: &AuditEvent) -> Result<AdminWrite> {
         let mut tx = self.write_tx().await?;
+        lock_for(&mut tx, "authgate.admins").await?; // the last-admin rule reads other rows
         let Some(user) = load(&mut tx, id).await?.filter(|u| u.deleted_at.is_none()) else {
             return Ok(AdminWrite::NotFound);
         };
@@ -189,6 +191,7 @@ impl Store {
     /// Soft-deletes a live user and revokes every session.
     pub async fn soft_delete_user(&self, id: UserId, event: &AuditEvent) -> Result<AdminWrite> {
         let mut tx = self.write_tx().await?;
+        lock_for(&mut tx, "authgate.admins").await?; // the last-admin rule reads other rows
         let Some(user) = load(&mut tx, id).await?.filter(|u| u.deleted_at.is_none()) else {
             return Ok(AdminWrite::NotFound);
         };
@@ -235,15 +238,15 @@ fn is_active_admin(u: &User) -> bool {
     u.role == Role::Admin && u.is_active && u.deleted_at.is_none()
 }
 
-async fn load(conn: &mut SqliteConnection, id: UserId) -> Result<Option<User>> {
+async fn load(conn: &mut AnyConnection, id: UserId) -> Result<Option<User>> {
     let row = sqlx::query(select_users!("WHERE u.id = $1")).bind(id.to_string()).fetch_optional(conn).await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
-async fn other_active_admins(conn: &mut SqliteConnection, id: UserId) -> Result<i64> {
+async fn other_active_admins(conn: &mut AnyConnection, id: UserId) -> Result<i64> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n FROM users
-          WHERE role = 'admin' AND is_active = 1 AND deleted_at IS NULL AND id <> $1",
+          WHERE role = 'admin' AND is_active = TRUE AND deleted_at IS NULL AND id <> $1",
     )
     .bind(id.to_string())
     .fetch_one(conn)
@@ -251,7 +254,7 @@ async fn other_active_admins(conn: &mut SqliteConnection, id: UserId) -> Result<
     Ok(row.try_get("n")?)
 }
 
-fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord> {
+fn audit_from_row(row: &AnyRow) -> Result<AuditRecord> {
     let detail: Option<String> = row.try_get("detail")?;
     Ok(AuditRecord {
         id: row.try_get("id")?,

@@ -1,4 +1,4 @@
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::{Store, now_micros};
 use crate::domain::AuditEvent;
@@ -14,7 +14,7 @@ impl Store {
 
 /// Inserts an event on `conn`, inside the caller's transaction when there is
 /// one, so the event and the change it records commit together.
-pub(super) async fn insert_audit(conn: &mut SqliteConnection, event: &AuditEvent) -> Result<()> {
+pub(super) async fn insert_audit(conn: &mut AnyConnection, event: &AuditEvent) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_events (id, at, action, outcome, user_id, actor_id, ip, user_agent, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -1,5 +1,6 @@
 //! All SQL lives here, behind functions named for what they do. Flows never
-//! see a query or a connection; a second backend slots in beside this one.
+//! see a query or a connection. The SQL is written once for SQLite and
+//! PostgreSQL, through sqlx's `Any` driver.
 
 /// `SELECT <every user column> FROM users u <rest>`, as a static string.
 macro_rules! select_users {
@@ -20,11 +21,12 @@ mod sessions;
 mod settings;
 mod users;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool};
+use sqlx::{Executor, Row};
 
 pub use admin::{AdminWrite, AuditFilter, AuditRecord, Cursor, UserChange, UserFilter, audit_time};
 pub use otp::{OtpCheck, OtpPurpose};
@@ -34,40 +36,94 @@ pub use users::{NewUser, UserTaken};
 
 use crate::error::{Error, Result};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// SQLite allows one writer at a time. Writes go through a pool of one
-/// connection, so writers queue in order inside the process instead of
-/// spinning on SQLite's busy handler; reads use a pool of their own and,
-/// in WAL mode, never wait for a writer.
+/// The database behind the store. The SQL is shared; the few places where
+/// the two differ (locking, migrations) ask which one this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One machine: an embedded file, one writer at a time.
+    Sqlite,
+    /// Many instances: row locks, a pool per instance.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names, if it is one authgate speaks.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// SQLite allows one writer at a time, so there writes go through a pool of
+/// one connection: writers queue in order inside the process instead of
+/// spinning on SQLite's busy handler, and reads (WAL mode) never wait for a
+/// writer. On PostgreSQL both are one pool and row locks do the ordering.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    writer: SqlitePool,
+    backend: Backend,
+    pool: AnyPool,
+    writer: AnyPool,
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at `url`.
-    pub async fn connect(url: &str) -> Result<Store> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| Error::internal(format!("AUTHGATE_DATABASE_URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        let pool = SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(options).await?;
-        Ok(Store { pool, writer })
+    /// Opens the database at `url` (a SQLite file is created if missing)
+    /// with at most `max_connections` connections for reads (and, on
+    /// PostgreSQL, writes).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)
+            .ok_or_else(|| Error::internal(format!("AUTHGATE_DATABASE_URL: unsupported {url:?}")))?;
+        let store = match backend {
+            Backend::Sqlite => {
+                let url = sqlite_url(url);
+                let writer = sqlite_options(1).connect(&url).await?;
+                let pool = sqlite_options(max_connections).min_connections(1).connect(&url).await?;
+                Store { backend, pool, writer }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?;
+                Store { backend, writer: pool.clone(), pool }
+            }
+        };
+        Ok(store)
     }
 
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations. On PostgreSQL they run under an advisory
+    /// lock, so instances starting together apply each exactly once.
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.writer).await.map_err(Error::internal)
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.writer).await.map_err(Error::internal)
     }
 
-    /// True when the database answers a trivial query.
+    /// True when the database answers a trivial query within two seconds.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        let probe = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(tokio::time::timeout(Duration::from_secs(2), probe).await, Ok(Ok(_)))
+    }
+
+    /// Connections (in use, idle) of the read pool.
+    pub fn pool_usage(&self) -> (u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (self.pool.size().saturating_sub(idle), idle)
     }
 
     pub async fn close(&self) {
@@ -75,10 +131,59 @@ impl Store {
         self.writer.close().await;
     }
 
-    /// A write transaction that takes SQLite's write lock up front, so two
-    /// writers queue on the busy timeout instead of failing on upgrade.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    /// A write transaction. On SQLite it takes the write lock up front, so
+    /// two writers queue on the busy timeout instead of failing on upgrade.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        Ok(self.writer.begin_with(begin).await?)
+    }
+}
+
+/// Serializes a kind of write across every instance until the transaction
+/// ends. SQLite's write transactions are serial already; PostgreSQL takes a
+/// transaction-scoped advisory lock named by `what`.
+async fn lock_for(conn: &mut AnyConnection, what: &str) -> Result<()> {
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked")
+            .bind(what)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn sqlite_options(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new().max_connections(max_connections).after_connect(|conn, _| {
+        Box::pin(async move {
+            conn.execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                 PRAGMA busy_timeout = 10000;",
+            )
+            .await?;
+            Ok(())
+        })
+    })
+}
+
+/// The SQLite URL with `mode=rwc` (create if missing) unless a mode is set.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// A flag column: a boolean on PostgreSQL, an integer on SQLite.
+pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool> {
+    match row.try_get::<bool, _>(col) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(row.try_get::<i64, _>(col)? != 0),
     }
 }
 

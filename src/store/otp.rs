@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::AnyConnection;
+use sqlx::Row;
 
 use super::audit::insert_audit;
 use super::{Store, micros, now_micros};
@@ -87,7 +88,7 @@ impl Store {
             .rows_affected()
             == 1;
         if gone {
-            sqlx::query("UPDATE users SET is_verified = 1, updated_at = $2 WHERE id = $1")
+            sqlx::query("UPDATE users SET is_verified = TRUE, updated_at = $2 WHERE id = $1")
                 .bind(user_id.to_string())
                 .bind(now_micros())
                 .execute(&mut *tx)
@@ -103,7 +104,7 @@ impl Store {
 /// counters over from the code it replaces. False when the window's quota
 /// of codes is spent.
 pub(super) async fn upsert_otp(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     user_id: UserId,
     purpose: OtpPurpose,
     code_hash: &str,

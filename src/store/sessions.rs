@@ -1,11 +1,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::AnyConnection;
+use sqlx::Row;
 
 use super::audit::insert_audit;
 use super::users::touch_last_login;
-use super::{Store, from_micros, micros, now_micros};
+use super::{Backend, Store, from_micros, micros, now_micros};
 use crate::domain::{AuditEvent, UserId};
 use crate::error::Result;
 
@@ -76,8 +77,12 @@ impl Store {
         events: &(dyn Fn(&Rotation) -> Option<AuditEvent> + Sync),
     ) -> Result<Rotation> {
         let mut tx = self.write_tx().await?;
-        // Read the clock only once the write lock is held: a request that
-        // waited for the lock must not judge the grace by when it arrived.
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM sessions WHERE id = $1 FOR UPDATE").bind(session_id).execute(&mut *tx).await?;
+        }
+        // Read the clock only once the session is locked (SQLite: the write
+        // lock): a request that waited must not judge the grace by when it
+        // arrived.
         let now = now_micros();
         let rotated = sqlx::query(
             "UPDATE sessions
@@ -175,7 +180,7 @@ impl Store {
 /// The presented token is not the session's current one: a grace replay,
 /// a reuse (which revokes the session), or a dead session.
 async fn judge_stale(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     session_id: &str,
     user_id: UserId,
     presented_jti: &str,
@@ -216,7 +221,7 @@ async fn judge_stale(
     Ok(Rotation::Reused)
 }
 
-pub(super) async fn insert_session(conn: &mut SqliteConnection, s: &NewSession, at: DateTime<Utc>) -> Result<()> {
+pub(super) async fn insert_session(conn: &mut AnyConnection, s: &NewSession, at: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "INSERT INTO sessions (id, user_id, refresh_jti, refresh_iat, refresh_exp, created_at, last_used_at, ip, user_agent)
          VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
@@ -235,7 +240,7 @@ pub(super) async fn insert_session(conn: &mut SqliteConnection, s: &NewSession, 
 }
 
 /// Revokes every live session of a user (inside the caller's transaction).
-pub(super) async fn revoke_all(conn: &mut SqliteConnection, user_id: UserId, reason: &str) -> Result<u64> {
+pub(super) async fn revoke_all(conn: &mut AnyConnection, user_id: UserId, reason: &str) -> Result<u64> {
     let done = sqlx::query(
         "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL",
     )

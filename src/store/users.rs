@@ -1,11 +1,12 @@
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::AnyConnection;
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::audit::insert_audit;
 use super::otp::upsert_otp;
-use super::{OtpPurpose, Store, from_micros, micros, now_micros};
+use super::{OtpPurpose, Store, flag, from_micros, micros, now_micros};
 use crate::domain::{AuditEvent, AuthProvider, Email, LoginId, Phone, User, UserId};
 use crate::error::{Error, Result};
 
@@ -29,7 +30,7 @@ pub struct UserTaken {
     pub phone: bool,
 }
 
-pub(super) fn user_from_row(row: &SqliteRow) -> Result<User> {
+pub(super) fn user_from_row(row: &AnyRow) -> Result<User> {
     let id: String = row.try_get("id")?;
     let role: String = row.try_get("role")?;
     let opt_time =
@@ -43,8 +44,8 @@ pub(super) fn user_from_row(row: &SqliteRow) -> Result<User> {
         last_name: row.try_get("last_name")?,
         role: role.parse().map_err(Error::internal)?,
         auth_provider: AuthProvider::from_stored(row.try_get("auth_provider")?),
-        is_active: row.try_get("is_active")?,
-        is_verified: row.try_get("is_verified")?,
+        is_active: flag(row, "is_active")?,
+        is_verified: flag(row, "is_verified")?,
         last_login: opt_time("last_login")?,
         created_at: from_micros(row.try_get("created_at")?),
         updated_at: from_micros(row.try_get("updated_at")?),
@@ -98,7 +99,7 @@ impl Store {
         .bind(phone.map(Phone::as_str))
         .fetch_one(&self.pool)
         .await?;
-        Ok(UserTaken { email: row.try_get("email")?, phone: row.try_get("phone")? })
+        Ok(UserTaken { email: flag(&row, "email")?, phone: flag(&row, "phone")? })
     }
 
     /// Creates the user, its first verification code (when given) and the
@@ -159,13 +160,13 @@ impl Store {
     }
 }
 
-async fn insert_user(conn: &mut SqliteConnection, new: &NewUser) -> std::result::Result<(), sqlx::Error> {
+async fn insert_user(conn: &mut AnyConnection, new: &NewUser) -> std::result::Result<(), sqlx::Error> {
     let now = now_micros();
     let provider = if new.email.is_some() { AuthProvider::Email } else { AuthProvider::Phone };
     sqlx::query(
         "INSERT INTO users (id, email, email_key, phone, password, first_name, last_name, role,
                             auth_provider, is_active, is_verified, created_at, updated_at, name_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $11, $12)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $11, $11, $12)",
     )
     .bind(new.id.to_string())
     .bind(new.email.as_ref().map(Email::as_str))
@@ -185,7 +186,7 @@ async fn insert_user(conn: &mut SqliteConnection, new: &NewUser) -> std::result:
 }
 
 /// Sets `last_login` to `at` (inside the sign-in transaction).
-pub(super) async fn touch_last_login(conn: &mut SqliteConnection, id: UserId, at: DateTime<Utc>) -> Result<()> {
+pub(super) async fn touch_last_login(conn: &mut AnyConnection, id: UserId, at: DateTime<Utc>) -> Result<()> {
     sqlx::query("UPDATE users SET last_login = $2 WHERE id = $1")
         .bind(id.to_string())
         .bind(micros(at))

@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 /// A signed-in account of some role.
 struct Member {

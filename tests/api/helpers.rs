@@ -4,11 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use authgate::Config;
 use authgate::config::Secret;
+use authgate::store::Backend;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -37,7 +38,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub secret: String,
-    db: TestDatabase,
+    db: Arc<TestDatabase>,
 }
 
 /// An answer, read whole. Reading fails the test unless the body is JSON
@@ -55,8 +56,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server whose config the test may adjust first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let db = Arc::new(TestDatabase::fresh().await);
+    spawn_app_on(db, configure).await
+}
+
+/// Starts a server on `db`, which may be another server's database.
+async fn spawn_app_on(db: Arc<TestDatabase>, configure: impl FnOnce(&mut Config)) -> TestApp {
     capture_deliveries();
-    let db = TestDatabase::fresh();
     let mut config = Config {
         database_url: db.url.clone(),
         secret_key: Some(Secret(TEST_SECRET.into())),
@@ -178,7 +184,7 @@ impl TestApp {
     //
     // Arranging states no endpoint of this contract produces (an inactive,
     // a deleted account, an expired code) and reading what no endpoint
-    // returns. The only SQL of the suite, written against the SQLite schema.
+    // returns. The only SQL of the suite, valid on SQLite and PostgreSQL.
 
     async fn sql(&self, query: &'static str, binds: &[&str]) {
         let pool = self.db.pool().await;
@@ -205,12 +211,19 @@ impl TestApp {
         self.sql("DROP TABLE audit_events", &[]).await;
     }
 
-    /// Takes the database's write lock, as a long write by another client
-    /// would, until `release`.
+    /// Blocks every session write, as a long write by another client would,
+    /// until `release`: SQLite's write lock, or an exclusive lock on the
+    /// sessions table in PostgreSQL.
     pub async fn hold_write_lock(&self) -> WriteLock {
         use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&self.db.url).await.expect("the test database opens");
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.expect("the write lock is free");
+        let mut conn = sqlx::AnyConnection::connect(&self.db.url).await.expect("the test database opens");
+        let statements: &[&'static str] = match self.db.backend {
+            Backend::Sqlite => &["BEGIN IMMEDIATE"],
+            Backend::Postgres => &["BEGIN", "LOCK TABLE sessions IN EXCLUSIVE MODE"],
+        };
+        for statement in statements {
+            sqlx::query(*statement).execute(&mut conn).await.expect("the write lock is free");
+        }
         WriteLock(conn)
     }
 
@@ -224,9 +237,15 @@ impl TestApp {
         pool.close().await;
         hash
     }
+
+    /// Starts a second instance on this one's database, as another
+    /// machine behind the same load balancer would run.
+    pub async fn spawn_peer(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        spawn_app_on(Arc::clone(&self.db), configure).await
+    }
 }
 
-pub struct WriteLock(sqlx::SqliteConnection);
+pub struct WriteLock(sqlx::AnyConnection);
 
 impl WriteLock {
     pub async fn release(mut self) {
@@ -234,30 +253,80 @@ impl WriteLock {
     }
 }
 
-/// A database for one test, removed when the test ends. The one place that
-/// creates databases: pointing the suite at PostgreSQL starts here (and in
-/// the SQL block above, the only other database-specific code).
+/// Which database this test binary runs the suite on: the `api` binary on
+/// SQLite, the `api_pg` binary (built when `AUTHGATE_TEST_DATABASE_URL` is
+/// set) on PostgreSQL.
+pub fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME") == "api_pg"
+}
+
+/// A database for one test: a SQLite file, or a schema of its own in the
+/// PostgreSQL database named by `AUTHGATE_TEST_DATABASE_URL`, so tests run in
+/// parallel. The one place that creates databases.
 struct TestDatabase {
+    backend: Backend,
     url: String,
-    dir: PathBuf,
+    dir: Option<PathBuf>,
 }
 
 impl TestDatabase {
-    fn fresh() -> TestDatabase {
+    async fn fresh() -> TestDatabase {
+        sqlx::any::install_default_drivers();
+        if on_postgres() {
+            return TestDatabase::fresh_schema().await;
+        }
         let dir = std::env::temp_dir().join(format!("authgate-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let url = format!("sqlite://{}", dir.join("authgate.db").display());
-        TestDatabase { url, dir }
+        TestDatabase { backend: Backend::Sqlite, url, dir: Some(dir) }
     }
 
-    async fn pool(&self) -> sqlx::SqlitePool {
-        sqlx::SqlitePool::connect(&self.url).await.expect("the test database opens")
+    /// A new schema named for its creation time; schemas of runs older than
+    /// an hour are dropped first, so the database does not fill up.
+    async fn fresh_schema() -> TestDatabase {
+        use sqlx::Connection;
+        let base = std::env::var("AUTHGATE_TEST_DATABASE_URL").expect("AUTHGATE_TEST_DATABASE_URL is set for api_pg");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("a clock").as_secs();
+        let schema = format!("agt_{now}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let mut admin = sqlx::AnyConnection::connect(&base).await.expect("the test PostgreSQL answers");
+        static SWEEP: Once = Once::new();
+        let mut sweep = false;
+        SWEEP.call_once(|| sweep = true);
+        if sweep {
+            let stale: Vec<String> = sqlx::query_scalar(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'agt\\_%' \
+                  AND split_part(nspname, '_', 2)::bigint < $1",
+            )
+            .bind(i64::try_from(now).unwrap_or(i64::MAX) - 3600)
+            .fetch_all(&mut admin)
+            .await
+            .expect("the schemas are listed");
+            for old in stale {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {old} CASCADE")))
+                    .execute(&mut admin)
+                    .await;
+            }
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut admin)
+            .await
+            .expect("a schema is created");
+        admin.close().await.ok();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options[search_path]={schema}");
+        TestDatabase { backend: Backend::Postgres, url, dir: None }
+    }
+
+    async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::AnyPool::connect(&self.url).await.expect("the test database opens")
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

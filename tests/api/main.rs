@@ -1,5 +1,6 @@
 mod admin;
 mod helpers;
+mod instances;
 mod login;
 mod me;
 mod otp;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::*;
+use super::helpers::*;
 
 /// A well-formed code that is not `code`.
 fn other_than(code: &str) -> String {

@@ -5,8 +5,8 @@ use authgate::config::Secret;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::*;
-use crate::sinks::{SmsSink, SmtpSink};
+use super::helpers::*;
+use super::sinks::{SmsSink, SmtpSink};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 

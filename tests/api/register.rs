@@ -5,7 +5,7 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 fn ana(email: Option<&str>, phone: Option<&str>) -> Value {
     json!({"email": email, "phone": phone, "password": PASSWORD, "first_name": "Ana"})

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 /// A feature as the route table of §2 lists it, with what an anonymous
 /// request with an empty JSON object gets from its handler: the status and

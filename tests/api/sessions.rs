@@ -6,7 +6,7 @@ use chrono::{DateTime, FixedOffset};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 /// The session id (`sid` claim) of a JWT, unverified.
 fn sid_of(token: &str) -> String {

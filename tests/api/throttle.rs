@@ -7,7 +7,7 @@ use authgate::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 const BURST_PATH: &str = LOGIN;
 const SUSTAINED_PATH: &str = ME;
@@ -213,7 +213,7 @@ async fn two_instances_on_one_redis_share_the_burst_budget() {
         c.redis_fail_open = false;
     };
     let a = spawn_app_with(configure).await;
-    let b = spawn_app_with(configure).await;
+    let b = a.spawn_peer(configure).await;
     // A client address of this run only (fd00::/8), so runs never share counters.
     let id = uuid::Uuid::new_v4().as_u128();
     let ip = std::net::Ipv6Addr::from((0xfd_u128 << 120) | (id >> 8)).to_string();

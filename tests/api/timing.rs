@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 async fn timed(app: &TestApp, path: &str, body: &Value, want: StatusCode) -> Duration {
     let start = Instant::now();

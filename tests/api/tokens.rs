@@ -8,7 +8,7 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 /// The payload of a JWT, unverified.
 fn claims_of(token: &str) -> Value {
