@@ -85,7 +85,8 @@ pub enum AdminWrite {
 
 /// `LIKE` pattern for a search text, with its wildcards escaped.
 fn like(q: &str) -> String {
-    let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    // PostgreSQL text cannot hold NUL; a NUL never matches stored text anyway.
+    let escaped = q.replace('\0', "").replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
