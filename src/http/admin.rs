@@ -31,8 +31,15 @@ impl Params {
         Params { raw, errors: FieldErrors::new() }
     }
 
-    fn text(&self, name: &str) -> Option<String> {
-        self.raw.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    /// The trimmed value, if not blank. A NUL is refused as DRF's CharField
+    /// refuses it (PostgreSQL text cannot hold one).
+    fn text(&mut self, name: &str) -> Option<String> {
+        let v = self.raw.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())?;
+        if v.contains('\0') {
+            self.errors.add(name, "Null characters are not allowed.");
+            return None;
+        }
+        Some(v)
     }
 
     fn parse<T>(&mut self, name: &str, message: &str, f: impl FnOnce(&str) -> Option<T>) -> Option<T> {

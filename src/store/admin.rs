@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use super::audit::insert_audit;
 use super::sessions::revoke_all;
 use super::users::{name_key, taken_from, user_from_row};
-use super::{Store, UserTaken, from_micros, lock_for, now_micros};
+use super::{Store, UserTaken, from_micros, now_micros};
 use crate::domain::{AuditEvent, Role, User, UserId};
 use crate::error::{Error, Result};
 
@@ -85,8 +85,7 @@ pub enum AdminWrite {
 
 /// `LIKE` pattern for a search text, with its wildcards escaped.
 fn like(q: &str) -> String {
-    // PostgreSQL text cannot hold NUL; a NUL never matches stored text anyway.
-    let escaped = q.replace('\0', "").replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -148,7 +147,7 @@ impl Store {
     /// Applies an admin's changes to a live user.
     pub async fn change_user(&self, id: UserId, c: &UserChange, event: &AuditEvent) -> Result<AdminWrite> {
         let mut tx = self.write_tx().await?;
-        lock_for(&mut tx, "authgate.admins").await?; // the last-admin rule reads other rows
+        self.lock_for(&mut tx, "authgate.admins").await?; // the last-admin rule reads other rows
         let Some(user) = load(&mut tx, id).await?.filter(|u| u.deleted_at.is_none()) else {
             return Ok(AdminWrite::NotFound);
         };
@@ -192,7 +191,7 @@ impl Store {
     /// Soft-deletes a live user and revokes every session.
     pub async fn soft_delete_user(&self, id: UserId, event: &AuditEvent) -> Result<AdminWrite> {
         let mut tx = self.write_tx().await?;
-        lock_for(&mut tx, "authgate.admins").await?; // the last-admin rule reads other rows
+        self.lock_for(&mut tx, "authgate.admins").await?; // the last-admin rule reads other rows
         let Some(user) = load(&mut tx, id).await?.filter(|u| u.deleted_at.is_none()) else {
             return Ok(AdminWrite::NotFound);
         };

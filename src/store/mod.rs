@@ -24,9 +24,9 @@ mod users;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::{AnyPoolOptions, AnyRow, AnyTypeInfoKind};
 use sqlx::{AnyConnection, AnyPool};
-use sqlx::{Executor, Row};
+use sqlx::{Executor, Row, ValueRef as _};
 
 pub use admin::{AdminWrite, AuditFilter, AuditRecord, Cursor, UserChange, UserFilter, audit_time};
 pub use otp::{OtpCheck, OtpPurpose};
@@ -100,10 +100,6 @@ impl Store {
         Ok(store)
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// Applies pending migrations. On PostgreSQL they run under an advisory
     /// lock, so instances starting together apply each exactly once.
     pub async fn migrate(&self) -> Result<()> {
@@ -120,12 +116,6 @@ impl Store {
         matches!(tokio::time::timeout(Duration::from_secs(2), probe).await, Ok(Ok(_)))
     }
 
-    /// Connections (in use, idle) of the read pool.
-    pub fn pool_usage(&self) -> (u32, u32) {
-        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        (self.pool.size().saturating_sub(idle), idle)
-    }
-
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
@@ -140,19 +130,19 @@ impl Store {
         };
         Ok(self.writer.begin_with(begin).await?)
     }
-}
 
-/// Serializes a kind of write across every instance until the transaction
-/// ends. SQLite's write transactions are serial already; PostgreSQL takes a
-/// transaction-scoped advisory lock named by `what`.
-async fn lock_for(conn: &mut AnyConnection, what: &str) -> Result<()> {
-    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
-        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked")
-            .bind(what)
-            .execute(conn)
-            .await?;
+    /// Serializes a kind of write across every instance until the
+    /// transaction ends. SQLite's write transactions are serial already;
+    /// PostgreSQL takes a transaction-scoped advisory lock named by `what`.
+    async fn lock_for(&self, conn: &mut AnyConnection, what: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked")
+                .bind(what)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn sqlite_options(max_connections: u32) -> AnyPoolOptions {
@@ -181,9 +171,10 @@ fn sqlite_url(url: &str) -> String {
 
 /// A flag column: a boolean on PostgreSQL, an integer on SQLite.
 pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool> {
-    match row.try_get::<bool, _>(col) {
-        Ok(b) => Ok(b),
-        Err(_) => Ok(row.try_get::<i64, _>(col)? != 0),
+    if row.try_get_raw(col)?.type_info().kind() == AnyTypeInfoKind::Bool {
+        Ok(row.try_get(col)?)
+    } else {
+        Ok(row.try_get::<i64, _>(col)? != 0)
     }
 }
 

@@ -710,7 +710,9 @@ async fn junk_bodies_and_queries_never_cause_a_5xx() {
         assert!(!malformed_id.status.is_server_error(), "{body:?}: {}", malformed_id.body);
         assert_envelope(&malformed_id.body, false);
     }
-    for query in ["limit=%00", "cursor=%00", "q=%00", "q=%FF%FE", "q=%5C", "role=%FF", "since=%00", "user_id=%00"] {
+    for query in
+        ["limit=%00", "cursor=%00", "q=%00", "q=%FF%FE", "q=%5C", "role=%FF", "since=%00", "user_id=%00", "action=%00"]
+    {
         for base in [ADMIN_USERS, ADMIN_AUDIT] {
             let r = app.get(&format!("{base}?{query}"), Some(&admin.access)).await;
             assert!(!r.status.is_server_error(), "{base}?{query}: {}", r.body);

@@ -388,6 +388,12 @@ pub fn assert_envelope(body: &Value, success: bool) {
 }
 
 /// A 400 envelope whose `errors` name `field`.
+/// A 401 envelope.
+pub fn assert_unauthorized(r: &Reply, what: &str) {
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.body);
+    assert_envelope(&r.body, false);
+}
+
 pub fn assert_field_error(r: &Reply, field: &str) {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "expected a 400 on {field}: {}", r.body);
     assert_envelope(&r.body, false);

@@ -44,12 +44,6 @@ fn ids(sessions: &[Value]) -> Vec<String> {
     sessions.iter().map(|s| text(&s["id"])).collect()
 }
 
-/// A 401 envelope.
-fn assert_unauthorized(r: &Reply, what: &str) {
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.body);
-    assert_envelope(&r.body, false);
-}
-
 #[tokio::test]
 async fn list_shows_the_callers_sessions_newest_first_and_marks_the_current_one() {
     // Arrange
