@@ -15,6 +15,7 @@ macro_rules! select_users {
 
 mod admin;
 mod audit;
+mod migrate;
 mod otp;
 mod passwords;
 mod sessions;
@@ -35,9 +36,6 @@ pub use sessions::{NewSession, RefreshState, Rotation, Session};
 pub use users::{NewUser, UserTaken};
 
 use crate::error::{Error, Result};
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The database behind the store. The SQL is shared; the few places where
 /// the two differ (locking, migrations) ask which one this is.
@@ -98,16 +96,6 @@ impl Store {
             }
         };
         Ok(store)
-    }
-
-    /// Applies pending migrations. On PostgreSQL they run under an advisory
-    /// lock, so instances starting together apply each exactly once.
-    pub async fn migrate(&self) -> Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&self.writer).await.map_err(Error::internal)
     }
 
     /// True when the database answers a trivial query within two seconds.

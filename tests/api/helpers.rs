@@ -576,3 +576,26 @@ impl TestApp {
         Reply::read(req.send().await.expect("the request is answered")).await
     }
 }
+
+// ---------------------------------------------------------------- clusters
+
+/// Starts `n` instances on one fresh database at the same moment, as a
+/// deployment that rolls out several machines does: each applies the
+/// migrations as it starts.
+pub async fn spawn_cluster(n: usize) -> Vec<TestApp> {
+    let db = Arc::new(TestDatabase::fresh().await);
+    futures::future::join_all((0..n).map(|_| spawn_app_on(Arc::clone(&db), |_| {}))).await
+}
+
+impl TestApp {
+    /// The versions in the migrations ledger, in order, repeats included.
+    pub async fn applied_migrations(&self) -> Vec<i64> {
+        let pool = self.db.pool().await;
+        let versions = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .expect("the migrations ledger is readable");
+        pool.close().await;
+        versions
+    }
+}

@@ -125,3 +125,20 @@ async fn concurrent_registrations_of_one_email_through_a_and_b_create_one_accoun
         assert_field_error(r, "email");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_starting_together_apply_each_migration_exactly_once() {
+    // Act: four instances start at once on an empty database.
+    let apps = spawn_cluster(4).await;
+
+    // Assert
+    let applied = apps[0].applied_migrations().await;
+    let mut once = applied.clone();
+    once.dedup();
+    assert!(!applied.is_empty(), "no migration was recorded");
+    assert_eq!(applied, once, "a migration was recorded twice");
+    for app in &apps {
+        let r = app.post(REGISTER, &json!({"email": unique_email(), "password": PASSWORD, "first_name": "Ana"})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+}
