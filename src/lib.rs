@@ -172,7 +172,6 @@ impl App {
         tracing::info!("shutdown complete");
         outcome
     }
-
 }
 
 /// Waits, until `deadline`, for the work that requests left running after

@@ -26,8 +26,8 @@ pub fn log_subscriber<W>(format: LogFormat, filter: &str, writer: W) -> Box<dyn 
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
         LogFormat::Json => Box::new(builder.json().flatten_event(true).finish()),
@@ -117,7 +117,8 @@ pub fn render(svc: &Services) -> String {
 /// One answered request. `route` is the route template (never the raw
 /// path) or [`UNMATCHED_ROUTE`].
 pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
-    let labels = [("method", method_label(method).to_string()), ("route", route.to_string()), ("status", status.to_string())];
+    let labels =
+        [("method", method_label(method).to_string()), ("route", route.to_string()), ("status", status.to_string())];
     counter!(HTTP_REQUESTS, &labels).increment(1);
     histogram!(HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
 }

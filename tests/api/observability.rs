@@ -79,7 +79,11 @@ async fn metrics_count_requests_by_route_template_never_by_raw_path() {
     assert!(text.lines().any(|l| l.starts_with("authgate_hash_queue_depth ")), "no hash queue depth: {text}");
     for state in ["size", "idle", "in_use", "max"] {
         let pool = [("pool", "main"), ("state", state)];
-        assert!(text.lines().any(|l| l.starts_with("authgate_db_pool_connections{") && pool.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))), "no pool {state}: {text}");
+        assert!(
+            text.lines().any(|l| l.starts_with("authgate_db_pool_connections{")
+                && pool.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))),
+            "no pool {state}: {text}"
+        );
     }
 }
 
@@ -91,10 +95,8 @@ async fn logins_refreshes_and_reuse_are_counted_by_outcome() {
     let text = scrape(&app, app.addr).await;
     let outcomes = ["success", "wrong_password", "unknown_account"];
     let before: Vec<f64> = outcomes.iter().map(|o| sample(&text, LOGINS, &[("outcome", o)])).collect();
-    let (rotated, reused) = (
-        sample(&text, TOKEN_REFRESHES, &[("outcome", "rotated")]),
-        sample(&text, REFRESH_REUSE, &[]),
-    );
+    let (rotated, reused) =
+        (sample(&text, TOKEN_REFRESHES, &[("outcome", "rotated")]), sample(&text, REFRESH_REUSE, &[]));
 
     let (_, refresh) = app.login(&email, PASSWORD).await;
     let r = app.post(LOGIN, &json!({"email_or_phone": email, "password": "not the password"})).await;
