@@ -196,6 +196,34 @@ mod tests {
         assert_eq!(v["user_id"], "0190-user");
     }
 
+    async fn boom() -> &'static str {
+        panic!("on purpose")
+    }
+
+    #[tokio::test]
+    async fn a_panic_still_answers_with_the_request_id() {
+        use tower::ServiceExt;
+        let dir = std::env::temp_dir().join(format!("authgate-observe-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = crate::Config {
+            database_url: format!("sqlite://{}", dir.join("t.db").display()),
+            secret_key: Some(crate::config::Secret("x".repeat(32))),
+            ..crate::Config::default()
+        };
+        let state = crate::Services::build(config).await.unwrap();
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(super::super::ops::panic_to_envelope))
+            .layer(middleware::from_fn_with_state(state.clone(), observe))
+            .with_state(state.clone());
+        let req = axum::http::Request::get("/boom").header(REQUEST_ID, "boom-1").body(axum::body::Body::empty());
+        let res = app.oneshot(req.unwrap()).await.unwrap();
+        assert_eq!(res.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()[REQUEST_ID], "boom-1");
+        state.store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     struct Sink(Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Sink {

@@ -469,9 +469,12 @@ static ACCESS_LOG: Mutex<Vec<Vec<(String, String)>>> = Mutex::new(Vec::new());
 pub async fn access_line(request_id: &str) -> Vec<(String, String)> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let lines = ACCESS_LOG.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = lines.iter().find(|l| l.iter().any(|(k, v)| k == "request_id" && v == request_id)).cloned();
-        drop(lines);
+        let mine = ACCESS_LOG
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|l| l.iter().any(|(k, v)| k == "request_id" && v == request_id))
+            .cloned();
         if let Some(line) = mine {
             return line;
         }
