@@ -89,6 +89,13 @@ pub struct Config {
     pub throttle_sustained: Rate,
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
+    /// Serve `GET /metrics` (Prometheus text).
+    pub metrics_enabled: bool,
+    /// When set, `/metrics` is served only on this address, not on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
+    /// How long a shutdown may take: requests in flight, then the delivery
+    /// queue.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Config {
@@ -115,6 +122,9 @@ impl Default for Config {
             throttle_sustained: Rate { count: 1000, period: Duration::from_secs(86400) },
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
+            metrics_enabled: true,
+            metrics_bind: None,
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -242,6 +252,21 @@ impl Config {
                 _ => return Err(bad(n, format!("invalid format {v:?} (expected text or json)"))),
             };
         }
+        if let Some((n, v)) = get("AUTHGATE_METRICS_ENABLED") {
+            c.metrics_enabled = boolean(n, v)?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_METRICS_BIND") {
+            let addr: SocketAddr = v
+                .parse()
+                .map_err(|_| bad(n, format!("invalid address {v:?} (expected host:port, e.g. 127.0.0.1:9100)")))?;
+            if addr == c.bind && addr.port() != 0 {
+                return Err(bad(n, format!("{v} is AUTHGATE_BIND too; use another port")));
+            }
+            c.metrics_bind = Some(addr);
+        }
+        if let Some((n, v)) = get("AUTHGATE_SHUTDOWN_TIMEOUT") {
+            c.shutdown_timeout = duration(n, v)?;
+        }
         Ok(c)
     }
 }
@@ -321,6 +346,33 @@ mod tests {
         assert_eq!(c.throttle_burst, "10/min".parse().unwrap());
         assert_eq!(c.redis_url, None);
         assert!(c.redis_fail_open);
+        assert!(c.metrics_enabled);
+        assert_eq!(c.metrics_bind, None);
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn observability_settings_parse() {
+        let c = Config::from_vars(&vars(&[
+            ("AUTHGATE_METRICS_ENABLED", "off"),
+            ("AUTHGATE_METRICS_BIND", "0.0.0.0:9100"),
+            ("AUTHGATE_SHUTDOWN_TIMEOUT", "1m 30s"),
+        ]))
+        .unwrap();
+        assert!(!c.metrics_enabled);
+        assert_eq!(c.metrics_bind, Some("0.0.0.0:9100".parse().unwrap()));
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(90));
+        let c = Config::from_vars(&vars(&[("AUTHGATE_SHUTDOWN_TIMEOUT", "0s")])).unwrap();
+        assert_eq!(c.shutdown_timeout, Duration::ZERO, "0s: do not wait for requests in flight");
+    }
+
+    #[test]
+    fn the_metrics_address_must_differ_from_the_main_one() {
+        let same = [("AUTHGATE_BIND", "127.0.0.1:8000"), ("AUTHGATE_METRICS_BIND", "127.0.0.1:8000")];
+        let err = Config::from_vars(&vars(&same)).unwrap_err();
+        assert_eq!(err.var, "AUTHGATE_METRICS_BIND");
+        let c = Config::from_vars(&vars(&[("AUTHGATE_METRICS_BIND", "127.0.0.1:9100")])).unwrap();
+        assert_eq!(c.metrics_bind.map(|a| a.port()), Some(9100));
     }
 
     #[test]
@@ -350,6 +402,9 @@ mod tests {
             ("AUTHGATE_RESET_URL", "https://shop.example/reset"),
             ("AUTHGATE_REDIS_URL", "localhost:6379"),
             ("AUTHGATE_REDIS_FAIL_OPEN", "sometimes"),
+            ("AUTHGATE_METRICS_ENABLED", "perhaps"),
+            ("AUTHGATE_METRICS_BIND", "9100"),
+            ("AUTHGATE_SHUTDOWN_TIMEOUT", "soon"),
         ] {
             let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
             assert!(err.to_string().starts_with(k), "{err}");

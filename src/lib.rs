@@ -1,6 +1,20 @@
 //! authgate: users, passwords and JWTs, compatible with a Django +
 //! SimpleJWT service, as a binary or as a module of another axum server.
 //!
+//! As a service, with the whole shutdown sequence (stop accepting, finish
+//! the requests in flight, flush the delivery queue, close the database):
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = authgate::Config::from_env()?;
+//! let app = authgate::App::build(config).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! app.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! As a router to nest in another application:
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = authgate::Config::from_env()?;
@@ -19,10 +33,18 @@ pub mod flows;
 pub mod http;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod throttle;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 pub use config::Config;
 pub use error::Error;
@@ -31,7 +53,141 @@ pub use state::{AppState, Services};
 /// Connects to the configured database, applies migrations, and returns the
 /// router with every route of the contract.
 pub async fn app(config: Config) -> Result<axum::Router, Error> {
-    Ok(http::router(Services::build(config).await?))
+    Ok(App::build(config).await?.router())
+}
+
+/// A built authgate: its services, its routers, and the way it stops.
+pub struct App {
+    services: AppState,
+    router: axum::Router,
+    /// Set when metrics are served on `AUTHGATE_METRICS_BIND`.
+    metrics_router: Option<axum::Router>,
+    metrics_listener: Option<TcpListener>,
+}
+
+impl App {
+    /// Connects to the database, applies migrations, installs the metrics
+    /// recorder (once per process) and builds the routers.
+    pub async fn build(config: Config) -> Result<App, Error> {
+        if config.metrics_enabled {
+            telemetry::install();
+        }
+        let services = Services::build(config).await?;
+        let separate = services.config.metrics_enabled && services.config.metrics_bind.is_some();
+        Ok(App {
+            router: http::router(services.clone()),
+            metrics_router: separate.then(|| http::metrics_router(services.clone())),
+            metrics_listener: None,
+            services,
+        })
+    }
+
+    /// Every route of the contract (and `/metrics`, unless it has an
+    /// address of its own).
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
+    }
+
+    /// `/metrics` alone, when `AUTHGATE_METRICS_BIND` is set.
+    pub fn metrics_router(&self) -> Option<axum::Router> {
+        self.metrics_router.clone()
+    }
+
+    pub fn services(&self) -> &AppState {
+        &self.services
+    }
+
+    /// Listens on `AUTHGATE_METRICS_BIND` now and returns the bound address
+    /// (`serve` does it otherwise): a port of 0 is known before serving.
+    pub async fn bind_metrics(&mut self) -> std::io::Result<Option<SocketAddr>> {
+        if self.metrics_listener.is_none()
+            && self.metrics_router.is_some()
+            && let Some(addr) = self.services.config.metrics_bind
+        {
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("AUTHGATE_METRICS_BIND: cannot listen on {addr}: {e}"))
+            })?;
+            self.metrics_listener = Some(listener);
+        }
+        self.metrics_listener.as_ref().map(TcpListener::local_addr).transpose()
+    }
+
+    /// Serves on `listener` (and the metrics address) until `signal`, then
+    /// shuts down within `AUTHGATE_SHUTDOWN_TIMEOUT`: stops accepting,
+    /// lets the requests in flight and the work they started finish, sends
+    /// what the delivery queue holds, and closes the database. Each step is
+    /// logged; whatever the timeout cut short is logged as lost.
+    pub async fn serve(
+        mut self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        if let Some(addr) = self.bind_metrics().await? {
+            tracing::info!(address = %addr, "metrics listening");
+        }
+        let (stop, stopped) = watch::channel(false);
+        let when_stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let mut servers = JoinSet::new();
+        servers.spawn(serve(listener, self.router, when_stopped(stopped.clone())));
+        if let (Some(listener), Some(router)) = (self.metrics_listener.take(), self.metrics_router.take()) {
+            servers.spawn(serve(listener, router, when_stopped(stopped.clone())));
+        }
+
+        let mut outcome = Ok(());
+        tokio::select! {
+            () = signal => {}
+            Some(ended) = servers.join_next() => outcome = flatten(ended),
+        }
+        let timeout = self.services.config.shutdown_timeout;
+        let deadline = Instant::now() + timeout;
+        tracing::info!(?timeout, "shutdown: no longer accepting connections; finishing the requests in flight");
+        let _ = stop.send(true);
+        let finished = tokio::time::timeout_at(deadline, async {
+            while let Some(ended) = servers.join_next().await {
+                if let (Ok(()), Err(e)) = (&outcome, flatten(ended)) {
+                    outcome = Err(e);
+                }
+            }
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!(?timeout, "shutdown: requests still in flight at the timeout were cut off");
+            servers.abort_all();
+        } else {
+            tracing::info!("shutdown: every request answered");
+        }
+
+        wait_for_background_work(&self.services, deadline).await;
+        tracing::info!("shutdown: flushing the delivery queue");
+        let pending = self.services.delivery.close(deadline.saturating_duration_since(Instant::now())).await;
+        if pending == 0 {
+            tracing::info!("shutdown: delivery queue flushed");
+        } else {
+            tracing::error!(pending, "shutdown: messages not sent by the timeout are lost");
+        }
+        tracing::info!("shutdown: closing the database pool");
+        self.services.store.close().await;
+        tracing::info!("shutdown complete");
+        outcome
+    }
+}
+
+/// Waits, until `deadline`, for the work that requests left running after
+/// their answer (a reset request's lookup and message): it holds the
+/// services, so it is done when only the `App` does.
+async fn wait_for_background_work(services: &AppState, deadline: Instant) {
+    if Arc::strong_count(services) > 1 {
+        tracing::info!("shutdown: waiting for work started by requests");
+    }
+    while Arc::strong_count(services) > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn flatten(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {
+    ended.map_err(std::io::Error::other)?
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the

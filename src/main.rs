@@ -70,23 +70,21 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let subscriber = authgate::telemetry::log_subscriber(format, &filter, std::io::stderr);
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        eprintln!("authgate: a log subscriber is installed already");
     }
 }
 
 async fn serve(config: Config) -> Result<(), String> {
     let bind = config.bind;
-    let router = authgate::app(config).await.map_err(describe)?;
+    let app = authgate::App::build(config).await.map_err(describe)?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| format!("AUTHGATE_BIND: cannot listen on {bind}: {e}"))?;
     tracing::info!(address = %bind, "authgate listening");
-    authgate::serve(listener, router, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    app.serve(listener, shutdown_signal()).await.map_err(|e| e.to_string())?;
     tracing::info!("authgate stopped");
     Ok(())
 }
@@ -149,5 +147,5 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutdown signal received; finishing requests in flight");
+    tracing::info!("shutdown signal received");
 }

@@ -1,23 +1,35 @@
 //! Delivery off the request path: a bounded queue drained by one worker that
 //! retries each message a bounded number of times with backoff. A full
 //! queue or a final failure is logged and counted; the HTTP answer of the
-//! flow that queued the message never changes.
+//! flow that queued the message never changes. At shutdown the queue is
+//! closed and drained: what was queued is sent, or logged as given up.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{Delivery, Message, Transport};
+use crate::telemetry;
 
 /// Counters per outcome, for metrics and tests.
 #[derive(Debug, Default)]
 pub struct DeliveryStats {
+    /// Accepted into the queue.
+    pub queued: AtomicU64,
     pub sent: AtomicU64,
     pub failed: AtomicU64,
     pub dropped: AtomicU64,
     pub retried: AtomicU64,
+}
+
+impl DeliveryStats {
+    /// Accepted messages not yet sent nor given up.
+    pub fn pending(&self) -> u64 {
+        let done = self.sent.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed);
+        self.queued.load(Ordering::Relaxed).saturating_sub(done)
+    }
 }
 
 pub struct QueueConfig {
@@ -37,6 +49,10 @@ impl Default for QueueConfig {
 pub struct DeliveryQueue {
     tx: mpsc::Sender<Message>,
     stats: Arc<DeliveryStats>,
+    /// Tells the worker to stop taking messages and drain the queue.
+    closing: Arc<watch::Sender<bool>>,
+    /// Becomes true when the worker has sent or given up everything.
+    drained: watch::Receiver<bool>,
 }
 
 impl DeliveryQueue {
@@ -45,22 +61,43 @@ impl DeliveryQueue {
     pub fn start(transport: Arc<dyn Transport>, cfg: QueueConfig) -> (DeliveryQueue, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(cfg.capacity.max(1));
         let stats = Arc::new(DeliveryStats::default());
-        let worker = tokio::spawn(work(rx, transport, cfg, stats.clone()));
-        (DeliveryQueue { tx, stats }, worker)
+        let (closing, close_rx) = watch::channel(false);
+        let (drained_tx, drained) = watch::channel(false);
+        let worker_stats = stats.clone();
+        let worker = tokio::spawn(async move {
+            work(rx, close_rx, transport, cfg, worker_stats).await;
+            let _ = drained_tx.send(true);
+        });
+        (DeliveryQueue { tx, stats, closing: Arc::new(closing), drained }, worker)
     }
 
     pub fn stats(&self) -> &DeliveryStats {
         &self.stats
     }
+
+    /// Stops taking messages (later ones are logged as dropped) and waits,
+    /// at most `within`, until every queued message is sent or given up.
+    /// Returns how many were still pending when it stopped waiting.
+    pub async fn close(&self, within: Duration) -> u64 {
+        let _ = self.closing.send(true);
+        let mut drained = self.drained.clone();
+        let _ = tokio::time::timeout(within, drained.wait_for(|d| *d)).await;
+        self.stats.pending()
+    }
 }
 
 impl Delivery for DeliveryQueue {
     fn send(&self, message: Message) {
+        // Counted before the hand-over, so `pending` never sees a message
+        // sent that was not yet queued.
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.tx.try_send(message) {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             let channel = match &e {
                 mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m) => m.channel(),
             };
+            telemetry::delivery(channel, "dropped");
             tracing::error!(channel, reason = %e, "delivery queue refused a message; it was dropped");
         }
     }
@@ -72,13 +109,25 @@ const IN_FLIGHT: usize = 8;
 
 async fn work(
     mut rx: mpsc::Receiver<Message>,
+    mut closing: watch::Receiver<bool>,
     transport: Arc<dyn Transport>,
     cfg: QueueConfig,
     stats: Arc<DeliveryStats>,
 ) {
     let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let cfg = Arc::new(cfg);
-    while let Some(message) = rx.recv().await {
+    let mut closed = false;
+    loop {
+        let message = tokio::select! {
+            m = rx.recv() => m,
+            _ = closing.wait_for(|c| *c), if !closed => {
+                // Refuse new messages; `recv` still yields the queued ones.
+                rx.close();
+                closed = true;
+                continue;
+            }
+        };
+        let Some(message) = message else { break };
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let (transport, cfg, stats) = (transport.clone(), cfg.clone(), stats.clone());
         tokio::spawn(async move {
@@ -98,20 +147,74 @@ async fn deliver(transport: &dyn Transport, message: &Message, cfg: &QueueConfig
         match transport.deliver(message).await {
             Ok(()) => {
                 stats.sent.fetch_add(1, Ordering::Relaxed);
+                telemetry::delivery(channel, "sent");
                 tracing::info!(channel, attempt, "message delivered");
                 return;
             }
             Err(e) if attempt < cfg.attempts && !e.permanent => {
                 stats.retried.fetch_add(1, Ordering::Relaxed);
+                telemetry::delivery(channel, "retried");
                 tracing::warn!(channel, attempt, error = %e, "delivery failed; retrying in {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
             Err(e) => {
                 stats.failed.fetch_add(1, Ordering::Relaxed);
+                telemetry::delivery(channel, "failed");
                 tracing::error!(channel, attempts = attempt, error = %e, "delivery failed; message given up");
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::{DeliverFuture, SendError};
+
+    /// Takes `delay` per message; fails those whose body says "fail".
+    struct Slow {
+        delay: Duration,
+    }
+
+    impl Transport for Slow {
+        fn deliver<'a>(&'a self, message: &'a Message) -> DeliverFuture<'a> {
+            Box::pin(async move {
+                tokio::time::sleep(self.delay).await;
+                match message {
+                    Message::Sms { body, .. } if body == "fail" => Err(SendError::permanent("refused")),
+                    _ => Ok(()),
+                }
+            })
+        }
+    }
+
+    fn sms(body: &str) -> Message {
+        Message::Sms { to: "+14155552671".into(), body: body.into() }
+    }
+
+    #[tokio::test]
+    async fn closing_sends_what_was_queued_and_refuses_the_rest() {
+        let cfg = QueueConfig { capacity: 16, attempts: 1, first_backoff: Duration::from_millis(1) };
+        let (queue, worker) = DeliveryQueue::start(Arc::new(Slow { delay: Duration::from_millis(200) }), cfg);
+        for body in ["a", "b", "fail"] {
+            queue.send(sms(body));
+        }
+        assert_eq!(queue.close(Duration::from_secs(5)).await, 0, "nothing left pending");
+        let stats = queue.stats();
+        assert_eq!(stats.sent.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.failed.load(Ordering::Relaxed), 1);
+        queue.send(sms("late"));
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 1, "a message after the close is refused, and counted");
+        assert!(worker.is_finished() || tokio::time::timeout(Duration::from_secs(1), worker).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_close_that_times_out_reports_what_is_still_pending() {
+        let cfg = QueueConfig { capacity: 16, attempts: 1, first_backoff: Duration::from_millis(1) };
+        let (queue, _worker) = DeliveryQueue::start(Arc::new(Slow { delay: Duration::from_secs(5) }), cfg);
+        queue.send(sms("a"));
+        assert_eq!(queue.close(Duration::from_millis(100)).await, 1);
     }
 }

@@ -7,6 +7,7 @@ use super::tokens::{self, TokenPair};
 use crate::domain::{AuditEvent, ClientInfo, LoginId, Outcome, Password, User};
 use crate::error::{Error, Result};
 use crate::state::Services;
+use crate::telemetry;
 
 pub const INVALID_CREDENTIALS: &str = "Invalid credentials.";
 
@@ -47,10 +48,12 @@ pub async fn login(svc: &Services, login: &str, password: &Password, client: &Cl
         .with_detail(json!({"session_id": session.id}));
     svc.store.open_session(&session, now, &event).await?;
     user.last_login = Some(now);
+    telemetry::login("success");
     Ok(SignedIn { tokens, user })
 }
 
-async fn failed(svc: &Services, user: Option<&User>, reason: &str, client: &ClientInfo) -> Result<()> {
+async fn failed(svc: &Services, user: Option<&User>, reason: &'static str, client: &ClientInfo) -> Result<()> {
+    telemetry::login(reason);
     let event = AuditEvent::new("login_failed", Outcome::Failure, user.map(|u| u.id), client)
         .with_detail(json!({"reason": reason}));
     svc.store.record_audit(&event).await

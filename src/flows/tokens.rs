@@ -11,6 +11,7 @@ use crate::domain::{AuditEvent, ClientInfo, Outcome, User};
 use crate::error::{Error, Result};
 use crate::state::Services;
 use crate::store::{NewSession, RefreshState, Rotation};
+use crate::telemetry;
 
 pub const INVALID_TOKEN: &str = "Token is invalid or expired.";
 
@@ -83,9 +84,12 @@ pub fn verify_refresh(svc: &Services, token: &str) -> Option<(Claims, Uuid, Stri
 /// presenters, the same new token for those within the grace, and a revoked
 /// session for anyone presenting a retired token after it.
 pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result<TokenPair> {
-    let (claims, user_id, sid) = verify_refresh(svc, token).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
-    let user =
-        svc.store.find_user(user_id).await?.filter(User::can_sign_in).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
+    let invalid = || {
+        telemetry::token_refresh("invalid");
+        Error::Unauthorized(INVALID_TOKEN)
+    };
+    let (claims, user_id, sid) = verify_refresh(svc, token).ok_or_else(invalid)?;
+    let user = svc.store.find_user(user_id).await?.filter(User::can_sign_in).ok_or_else(invalid)?;
     let now = Utc::now();
     let next = refresh_state(svc, now);
     let audit = |r: &Rotation| {
@@ -102,13 +106,23 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
     let rotation =
         svc.store.rotate_session(&sid, user_id, &claims.jti, &next, svc.config.refresh_reuse_grace, &audit).await?;
     let refresh = match rotation {
-        Rotation::Rotated => sign_refresh(svc, &user, &sid, &next),
-        Rotation::Grace(current) => sign_refresh(svc, &user, &sid, &current),
+        Rotation::Rotated => {
+            telemetry::token_refresh("rotated");
+            sign_refresh(svc, &user, &sid, &next)
+        }
+        Rotation::Grace(current) => {
+            telemetry::token_refresh("grace");
+            sign_refresh(svc, &user, &sid, &current)
+        }
         Rotation::Reused => {
+            telemetry::token_refresh("reused");
             tracing::warn!(user_id = %user_id, session_id = %sid, "refresh token reuse detected: session revoked");
             return Err(Error::Unauthorized(INVALID_TOKEN));
         }
-        Rotation::Dead => return Err(Error::Unauthorized(INVALID_TOKEN)),
+        Rotation::Dead => {
+            telemetry::token_refresh("session_ended");
+            return Err(Error::Unauthorized(INVALID_TOKEN));
+        }
     };
     Ok(TokenPair { access: sign_access(svc, &user, &sid, now), refresh })
 }

@@ -86,7 +86,9 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let token = bearer_token(&parts.headers).map_err(Error::Unauthorized)?;
-        Ok(Auth(authenticate(state, token).await?))
+        let me = authenticate(state, token).await?;
+        super::observe::note_user(&parts.extensions, &me.user.id);
+        Ok(Auth(me))
     }
 }
 

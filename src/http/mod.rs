@@ -7,6 +7,7 @@ mod auth;
 mod extract;
 mod forms;
 mod me;
+mod observe;
 mod ops;
 mod passwords;
 mod reply;
@@ -17,6 +18,7 @@ use axum::middleware;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
 pub use extract::{bearer_token, client_ip};
+pub use observe::{REQUEST_ID, RequestId, metrics_router};
 
 use crate::state::AppState;
 use crate::throttle::Scope;
@@ -95,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |r, (path, h)| route_both(r, path, h.clone()));
     let ops = route_both(Router::new(), "/healthz/", get(ops::healthz));
     let ops = route_both(ops, "/readyz/", get(ops::readyz));
+    let ops = observe::with_metrics(ops, &state);
     Router::new()
         .nest("/api/v1", versioned.clone())
         .nest("/api/v2", versioned)
@@ -103,5 +106,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .layer(middleware::from_fn(ops::envelope_bare_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(ops::panic_to_envelope))
+        .layer(middleware::from_fn_with_state(state.clone(), observe::observe))
         .with_state(state)
 }

@@ -104,6 +104,20 @@ impl Store {
         matches!(tokio::time::timeout(Duration::from_secs(2), probe).await, Ok(Ok(_)))
     }
 
+    /// Connections of each pool right now, for metrics: `main` (reads, and
+    /// writes on PostgreSQL) and, on SQLite, `writer`.
+    pub fn pool_usage(&self) -> Vec<(&'static str, PoolUsage)> {
+        let usage = |pool: &AnyPool| PoolUsage {
+            size: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        };
+        match self.backend {
+            Backend::Sqlite => vec![("main", usage(&self.pool)), ("writer", usage(&self.writer))],
+            Backend::Postgres => vec![("main", usage(&self.pool))],
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
@@ -130,6 +144,20 @@ impl Store {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// A pool's connections: open (`size`), of which `idle`, and the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl PoolUsage {
+    pub fn in_use(&self) -> u32 {
+        self.size.saturating_sub(self.idle)
     }
 }
 

@@ -43,6 +43,15 @@ pub enum Scope {
     Sustained,
 }
 
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Burst => "burst",
+            Scope::Sustained => "sustained",
+        }
+    }
+}
+
 /// The verdict on one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -95,6 +104,7 @@ async fn throttle(State((state, scope)): State<(AppState, Scope)>, req: Request,
         Decision::Allowed => next.run(req).await,
         Decision::Limited { retry_after } => {
             tracing::debug!(?scope, key = %key, ?retry_after, "throttled");
+            crate::telemetry::throttled(scope.as_str());
             Error::TooManyRequests { retry_after_secs: whole_seconds(retry_after) }.into_response()
         }
     }

@@ -60,8 +60,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_on(db, configure).await
 }
 
-/// Starts a server on `db`, which may be another server's database.
-async fn spawn_app_on(db: Arc<TestDatabase>, configure: impl FnOnce(&mut Config)) -> TestApp {
+/// The config of a test server on `db`, adjusted by `configure`.
+fn test_config(db: &TestDatabase, configure: impl FnOnce(&mut Config)) -> Config {
     capture_deliveries();
     let mut config = Config {
         database_url: db.url.clone(),
@@ -71,6 +71,16 @@ async fn spawn_app_on(db: Arc<TestDatabase>, configure: impl FnOnce(&mut Config)
         ..Config::default()
     };
     configure(&mut config);
+    config
+}
+
+fn test_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().expect("a client")
+}
+
+/// Starts a server on `db`, which may be another server's database.
+async fn spawn_app_on(db: Arc<TestDatabase>, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let config = test_config(&db, configure);
     let secret = config.secret_key.as_ref().map(|s| s.0.clone()).unwrap_or_default();
 
     let router = authgate::app(config).await.expect("the app builds");
@@ -78,8 +88,34 @@ async fn spawn_app_on(db: Arc<TestDatabase>, configure: impl FnOnce(&mut Config)
     let addr = listener.local_addr().expect("a bound address");
     tokio::spawn(authgate::serve(listener, router, std::future::pending()));
 
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().expect("a client");
-    TestApp { addr, client, secret, db }
+    TestApp { addr, client: test_client(), secret, db }
+}
+
+/// A server run as the binary runs it (`authgate::App::serve`), until the
+/// test sends `stop`.
+pub struct StoppableApp {
+    pub app: TestApp,
+    /// Where `/metrics` is served when `metrics_bind` is set.
+    pub metrics_addr: Option<SocketAddr>,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn spawn_stoppable_app(configure: impl FnOnce(&mut Config)) -> StoppableApp {
+    let db = Arc::new(TestDatabase::fresh().await);
+    let config = test_config(&db, configure);
+    let secret = config.secret_key.as_ref().map(|s| s.0.clone()).unwrap_or_default();
+
+    let mut built = authgate::App::build(config).await.expect("the app builds");
+    let metrics_addr = built.bind_metrics().await.expect("the metrics address is free");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("a bound address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(built.serve(listener, async {
+        let _ = stopped.await;
+    }));
+
+    StoppableApp { app: TestApp { addr, client: test_client(), secret, db }, metrics_addr, stop, served }
 }
 
 impl TestApp {
@@ -425,6 +461,27 @@ pub struct Delivered {
 }
 
 static OUTBOX: Mutex<Vec<Delivered>> = Mutex::new(Vec::new());
+/// The fields of every access line (target `authgate::access`).
+static ACCESS_LOG: Mutex<Vec<Vec<(String, String)>>> = Mutex::new(Vec::new());
+
+/// Waits (up to 5 s) for the access line of the request with
+/// `X-Request-Id: request_id`, and returns its fields.
+pub async fn access_line(request_id: &str) -> Vec<(String, String)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mine = ACCESS_LOG
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|l| l.iter().any(|(k, v)| k == "request_id" && v == request_id))
+            .cloned();
+        if let Some(line) = mine {
+            return line;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no access line for request {request_id}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 /// The fields of every error the delivery queue logged (a send given up).
 static FAILURES: Mutex<Vec<Vec<(String, String)>>> = Mutex::new(Vec::new());
 
@@ -488,6 +545,12 @@ struct OutboxLayer;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OutboxLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "authgate::access" {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            ACCESS_LOG.lock().unwrap_or_else(|e| e.into_inner()).push(fields.0);
+            return;
+        }
         if event.metadata().target() == "authgate::delivery::queue"
             && *event.metadata().level() == tracing::Level::ERROR
         {

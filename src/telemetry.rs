@@ -1,0 +1,176 @@
+//! Logs and metrics. The log subscriber of the binary (text or one JSON
+//! object per line); every metric name authgate exports, the process-wide Prometheus
+//! recorder, and one small function per thing worth counting, so flows say
+//! `telemetry::login("success")` instead of spelling metric names.
+//!
+//! The recorder is global to the process (the `metrics` crate allows one),
+//! while `authgate::app()` may run several times in one process (the test
+//! suite starts many servers): it is installed once, by the first app that
+//! wants metrics, and every app renders the same registry. Gauges that read
+//! an app's own state (hash queue, delivery queue, database pool) are set
+//! from the app being scraped, just before rendering.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::config::LogFormat;
+use crate::state::Services;
+
+/// The binary's log subscriber: `filter` (`RUST_LOG`'s syntax) on `writer`,
+/// as text or, for `json`, one flat JSON object per event (the access line
+/// included: its fields sit next to `timestamp`, `level` and `target`).
+pub fn log_subscriber<W>(format: LogFormat, filter: &str, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    match format {
+        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish()),
+        LogFormat::Text => Box::new(builder.finish()),
+    }
+}
+
+pub const HTTP_REQUESTS: &str = "authgate_http_requests_total";
+pub const HTTP_DURATION: &str = "authgate_http_request_duration_seconds";
+pub const LOGINS: &str = "authgate_logins_total";
+pub const TOKEN_REFRESHES: &str = "authgate_token_refreshes_total";
+pub const REFRESH_REUSE: &str = "authgate_refresh_token_reuse_detected_total";
+pub const THROTTLED: &str = "authgate_throttled_requests_total";
+pub const HASH_QUEUE_DEPTH: &str = "authgate_hash_queue_depth";
+pub const DELIVERIES: &str = "authgate_deliveries_total";
+pub const DB_POOL_CONNECTIONS: &str = "authgate_db_pool_connections";
+
+/// The route label of a request that matched no route: unknown paths
+/// collapse into one series instead of one per path tried.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Latency buckets, in seconds: fast reads to a slow argon2 login under load.
+const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// How often histogram samples are folded into their buckets when nobody
+/// scrapes (rendering does it too).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process's recorder the first time it is called and returns
+/// its handle. If another recorder is installed already (an embedding
+/// application's), authgate's metrics go there and this handle renders an
+/// empty registry; that is logged once.
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_string()), LATENCY_BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder is installed already; authgate's /metrics will be empty");
+        } else {
+            describe();
+        }
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new().name("authgate-metrics".into()).spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start the metrics upkeep thread; scrapes still fold samples");
+        }
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by method, route template and status");
+    describe_histogram!(HTTP_DURATION, metrics::Unit::Seconds, "HTTP request latency, by method, route and status");
+    describe_counter!(LOGINS, "Login attempts, by outcome");
+    describe_counter!(TOKEN_REFRESHES, "Refresh token presentations, by outcome");
+    describe_counter!(REFRESH_REUSE, "Retired refresh tokens presented again (their session is revoked)");
+    describe_counter!(THROTTLED, "Requests refused with 429, by throttle scope");
+    describe_gauge!(HASH_QUEUE_DEPTH, "Password hashes queued or running");
+    describe_counter!(DELIVERIES, "Messages by channel and outcome (sent, failed, retried, dropped)");
+    describe_gauge!(DB_POOL_CONNECTIONS, "Database connections, by pool and state (size, idle, in_use, max)");
+}
+
+/// The Prometheus text for a scrape of `svc`.
+pub fn render(svc: &Services) -> String {
+    let handle = install();
+    gauge!(HASH_QUEUE_DEPTH).set(svc.hashing.depth() as f64);
+    for (pool, usage) in svc.store.pool_usage() {
+        gauge!(DB_POOL_CONNECTIONS, "pool" => pool, "state" => "size").set(f64::from(usage.size));
+        gauge!(DB_POOL_CONNECTIONS, "pool" => pool, "state" => "idle").set(f64::from(usage.idle));
+        gauge!(DB_POOL_CONNECTIONS, "pool" => pool, "state" => "in_use").set(f64::from(usage.in_use()));
+        gauge!(DB_POOL_CONNECTIONS, "pool" => pool, "state" => "max").set(f64::from(usage.max));
+    }
+    handle.render()
+}
+
+/// One answered request. `route` is the route template (never the raw
+/// path) or [`UNMATCHED_ROUTE`].
+pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+    let labels =
+        [("method", method_label(method).to_string()), ("route", route.to_string()), ("status", status.to_string())];
+    counter!(HTTP_REQUESTS, &labels).increment(1);
+    histogram!(HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
+}
+
+/// Standard methods by name; anything else (a client may send any token)
+/// in one series.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// A login attempt: `success`, `unknown_account`, `wrong_password` or
+/// `inactive`.
+pub fn login(outcome: &'static str) {
+    counter!(LOGINS, "outcome" => outcome).increment(1);
+}
+
+/// A refresh: `rotated`, `grace`, `reused`, `session_ended` or `invalid`.
+/// A reuse also counts as a detection.
+pub fn token_refresh(outcome: &'static str) {
+    counter!(TOKEN_REFRESHES, "outcome" => outcome).increment(1);
+    if outcome == "reused" {
+        counter!(REFRESH_REUSE).increment(1);
+    }
+}
+
+/// A request refused by the throttle of `scope` (`burst`, `sustained`).
+pub fn throttled(scope: &'static str) {
+    counter!(THROTTLED, "scope" => scope).increment(1);
+}
+
+/// A message's fate on `channel`: `sent`, `failed` (given up), `retried` or
+/// `dropped` (the queue refused it).
+pub fn delivery(channel: &'static str, outcome: &'static str) {
+    counter!(DELIVERIES, "channel" => channel, "outcome" => outcome).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("BREW"), "other");
+    }
+}
