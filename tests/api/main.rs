@@ -3,6 +3,7 @@ mod helpers;
 mod instances;
 mod login;
 mod me;
+mod openapi;
 mod otp;
 mod passwords;
 mod register;
