@@ -81,12 +81,7 @@ fn features() -> Vec<Feature> {
         feature("/auth/sessions/{id}/", None, Sustained, routes!(sessions::revoke)),
         feature("/auth/logout-all/", None, Sustained, routes!(sessions::logout_all)),
         feature("/admin/users/", None, Sustained, routes!(admin::list_users)),
-        feature(
-            "/admin/users/{id}/",
-            None,
-            Sustained,
-            routes!(admin::get_user, admin::patch_user, admin::delete_user),
-        ),
+        feature("/admin/users/{id}/", None, Sustained, routes!(admin::get_user, admin::patch_user, admin::delete_user)),
         feature("/admin/users/{id}/restore/", None, Sustained, routes!(admin::restore_user)),
         feature("/admin/audit/", None, Sustained, routes!(admin::list_audit)),
     ]

@@ -1,15 +1,15 @@
 //! Operational routes and the catch-alls that keep every answer an envelope.
 
+use super::reply::{for_status, ok};
+use super::schemas::{Envelope, ErrorEnvelope, Health, Ready};
+use crate::error::{Error, respond};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::Request;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use super::reply::{for_status, ok};
-use super::schemas::{Envelope, ErrorEnvelope, Health, Ready};
-use crate::error::{Error, respond};
-use crate::state::AppState;
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", responses(

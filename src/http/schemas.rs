@@ -40,7 +40,9 @@ pub struct ErrorEnvelope {
     #[schema(schema_with = always_false)]
     pub success: bool,
     pub message: String,
+    #[schema(required = true)]
     pub data: Option<ErrorData>,
+    #[schema(required = true)]
     pub errors: Option<BTreeMap<String, Vec<String>>>,
 }
 
@@ -170,9 +172,7 @@ pub struct Ready {
 
 /// Examples of the error envelope, one per kind of failure.
 pub fn error_example(status: u16) -> Value {
-    let fail = |message: &str| {
-        json!({"success": false, "message": message, "data": null, "errors": {"non_field_errors": [message]}})
-    };
+    let fail = |message: &str| json!({"success": false, "message": message, "data": null, "errors": {"non_field_errors": [message]}});
     match status {
         400 => json!({"success": false, "message": "Validation failed.", "data": null,
                       "errors": {"email_or_phone": ["This field is required."]}}),

@@ -1,7 +1,5 @@
 //! Device sessions of the signed-in user (contract §12).
 
-use axum::extract::{Path, State};
-use axum::response::Response;
 use super::extract::{Auth, Client};
 use super::reply::ok;
 use super::schemas::{Empty, Envelope, ErrorEnvelope, LogoutAllData, SessionView, SessionsData};
@@ -9,6 +7,8 @@ use crate::domain::rfc3339;
 use crate::error::{Error, Result};
 use crate::flows::account;
 use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::Response;
 
 /// The caller's live sessions, newest first.
 #[utoipa::path(get, path = "/auth/sessions/", operation_id = "list_sessions", security(("bearer" = [])), responses(
