@@ -14,4 +14,4 @@ pub use login_id::LoginId;
 pub use password::Password;
 pub use phone::Phone;
 pub use role::Role;
-pub use user::{AuthProvider, User, UserId, rfc3339};
+pub use user::{AuthProvider, User, UserId, UserView, rfc3339};

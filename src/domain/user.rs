@@ -56,26 +56,44 @@ pub fn rfc3339(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-#[derive(Serialize)]
-struct UserJson<'a> {
-    id: String,
-    email: Option<&'a str>,
-    phone: Option<&'a str>,
-    first_name: &'a str,
-    last_name: &'a str,
-    role: Role,
-    auth_provider: &'static str,
-    is_active: bool,
-    is_verified: bool,
-    last_login: Option<String>,
-    created_at: String,
-    updated_at: String,
+/// The user object of contract §3, as every endpoint returns it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
+pub struct UserView<'a> {
+    /// A UUIDv7.
+    #[schema(example = "0193c1c4-5e1a-7c3b-9f00-2a4b6c8d0e1f")]
+    pub id: String,
+    #[schema(example = "ana@example.com")]
+    pub email: Option<&'a str>,
+    /// E.164.
+    #[schema(example = "+14155552671")]
+    pub phone: Option<&'a str>,
+    #[schema(example = "Ana")]
+    pub first_name: &'a str,
+    #[schema(example = "")]
+    pub last_name: &'a str,
+    pub role: Role,
+    /// `email` if registered with an email, else `phone` (`google` is reserved).
+    #[schema(example = "email")]
+    pub auth_provider: &'static str,
+    pub is_active: bool,
+    pub is_verified: bool,
+    /// RFC 3339, UTC.
+    pub last_login: Option<String>,
+    #[schema(example = "2026-11-25T12:00:00.000000Z")]
+    pub created_at: String,
+    #[schema(example = "2026-11-25T12:00:00.000000Z")]
+    pub updated_at: String,
+    /// Only on soft-deleted users, as the admin API shows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub deleted_at: Option<String>,
 }
 
 impl User {
     /// The user object of contract §3.
-    pub fn to_json(&self) -> Value {
-        let mut v = json!(UserJson {
+    pub fn view(&self) -> UserView<'_> {
+        UserView {
             id: self.id.to_string(),
             email: self.email.as_ref().map(Email::as_str),
             phone: self.phone.as_ref().map(Phone::as_str),
@@ -88,11 +106,13 @@ impl User {
             last_login: self.last_login.as_ref().map(rfc3339),
             created_at: rfc3339(&self.created_at),
             updated_at: rfc3339(&self.updated_at),
-        });
-        if let Some(deleted_at) = &self.deleted_at {
-            v["deleted_at"] = json!(rfc3339(deleted_at));
+            deleted_at: self.deleted_at.as_ref().map(rfc3339),
         }
-        v
+    }
+
+    /// The user object of contract §3, as JSON.
+    pub fn to_json(&self) -> Value {
+        json!(self.view())
     }
 
     pub fn can_sign_in(&self) -> bool {

@@ -8,12 +8,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::DateTime;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::extract::{Admin, Client, JsonBody, Staff};
 use super::forms::Form;
 use super::reply::ok;
+use super::schemas::{AuditEventView, AuditPage, Envelope, ErrorEnvelope, UserData, UsersPage};
 use crate::domain::{Role, User};
 use crate::error::{Error, FieldErrors, Result};
 use crate::flows::admin;
@@ -103,6 +104,22 @@ fn user_id(raw: &str) -> Result<Uuid> {
     Uuid::parse_str(raw).map_err(|_| Error::NotFound("User not found."))
 }
 
+/// Search users (staff and admins), newest first, a page at a time.
+#[utoipa::path(get, path = "/admin/users/", security(("bearer" = [])),
+    params(
+        ("q" = Option<String>, Query, description = "Searched in email, phone and names."),
+        ("role" = Option<Role>, Query),
+        ("is_active" = Option<bool>, Query),
+        ("is_verified" = Option<bool>, Query),
+        ("deleted" = Option<bool>, Query, description = "`true` lists soft-deleted users only."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)."),
+    ),
+    responses(
+        (status = 200, description = "One page of users.", body = Envelope<UsersPage>),
+        (status = 400, description = "A parameter is invalid (a bad cursor, say).", body = ErrorEnvelope),
+        (status = 403, description = "Neither staff nor admin.", body = ErrorEnvelope),
+    ))]
 pub async fn list_users(
     State(svc): State<AppState>,
     _: Staff,
@@ -121,24 +138,48 @@ pub async fn list_users(
     p.finish()?;
     let rows = svc.store.list_users(&filter).await?;
     let (users, next) = page(rows, filter.limit, |u: &User| (u.created_at.timestamp_micros(), u.id.to_string()));
-    let users: Vec<Value> = users.iter().map(User::to_json).collect();
-    Ok(ok("Users.", json!({"users": users, "next_cursor": next})))
+    let users = users.iter().map(User::view).collect();
+    Ok(ok("Users.", UsersPage { users, next_cursor: next }))
 }
 
+/// One user, soft-deleted ones included (staff and admins).
+#[utoipa::path(get, path = "/admin/users/{id}/", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    responses(
+        (status = 200, description = "The user.", body = Envelope<UserData>),
+        (status = 403, description = "Neither staff nor admin.", body = ErrorEnvelope),
+        (status = 404, description = "No such user.", body = ErrorEnvelope),
+    ))]
 pub async fn get_user(State(svc): State<AppState>, _: Staff, Path(id): Path<String>) -> Result<Response> {
     let user = svc.store.find_user(user_id(&id)?).await?.ok_or(Error::NotFound("User not found."))?;
-    Ok(ok("User.", json!({"user": user.to_json()})))
+    Ok(ok("User.", UserData { user: user.view() }))
 }
 
-#[derive(Deserialize)]
+/// Absent or null fields are left as they are.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AdminUserPatchBody)]
 pub struct PatchBody {
     is_active: Option<bool>,
     is_verified: Option<bool>,
+    #[schema(max_length = 150, example = "Ana")]
     first_name: Option<String>,
+    #[schema(max_length = 150, example = "Silva")]
     last_name: Option<String>,
+    /// `client`, `vendor`, `staff` or `admin`.
+    #[schema(example = "staff")]
     role: Option<String>,
 }
 
+/// Change a user (admins). Deactivation revokes every session of the user.
+#[utoipa::path(patch, path = "/admin/users/{id}/", security(("bearer" = [])), request_body = PatchBody,
+    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    responses(
+        (status = 200, description = "The updated user.", body = Envelope<UserData>),
+        (status = 400, description = "A field is invalid, or the change would leave no active admin.",
+            body = ErrorEnvelope),
+        (status = 403, description = "Not an admin.", body = ErrorEnvelope),
+        (status = 404, description = "No such user, or the user is deleted.", body = ErrorEnvelope),
+    ))]
 pub async fn patch_user(
     State(svc): State<AppState>,
     Admin(me): Admin,
@@ -157,9 +198,18 @@ pub async fn patch_user(
     };
     form.errors.into_result()?;
     let user = admin::change_user(&svc, &me.user, id, change, &client).await?;
-    Ok(ok("User updated.", json!({"user": user.to_json()})))
+    Ok(ok("User updated.", UserData { user: user.view() }))
 }
 
+/// Soft-delete a user (admins); every session of the user is revoked.
+#[utoipa::path(delete, path = "/admin/users/{id}/", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    responses(
+        (status = 200, description = "The deleted user.", body = Envelope<UserData>),
+        (status = 400, description = "The last active admin cannot be deleted.", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin.", body = ErrorEnvelope),
+        (status = 404, description = "No such user, or already deleted.", body = ErrorEnvelope),
+    ))]
 pub async fn delete_user(
     State(svc): State<AppState>,
     Admin(me): Admin,
@@ -167,9 +217,20 @@ pub async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let user = admin::delete_user(&svc, &me.user, user_id(&id)?, &client).await?;
-    Ok(ok("User deleted.", json!({"user": user.to_json()})))
+    Ok(ok("User deleted.", UserData { user: user.view() }))
 }
 
+/// Undo a soft delete (admins).
+#[utoipa::path(post, path = "/admin/users/{id}/restore/", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    responses(
+        (status = 200, description = "The restored user.", body = Envelope<UserData>),
+        (status = 400, description = "The user is not deleted.", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin.", body = ErrorEnvelope),
+        (status = 404, description = "No such user.", body = ErrorEnvelope),
+        (status = 409, description = "The email or phone has since been taken by another account.",
+            body = ErrorEnvelope),
+    ))]
 pub async fn restore_user(
     State(svc): State<AppState>,
     Admin(me): Admin,
@@ -177,9 +238,25 @@ pub async fn restore_user(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let user = admin::restore_user(&svc, &me.user, user_id(&id)?, &client).await?;
-    Ok(ok("User restored.", json!({"user": user.to_json()})))
+    Ok(ok("User restored.", UserData { user: user.view() }))
 }
 
+/// The audit trail (staff and admins), newest first, a page at a time.
+#[utoipa::path(get, path = "/admin/audit/", security(("bearer" = [])),
+    params(
+        ("user_id" = Option<String>, Query, description = "Events about this user (a UUID)."),
+        ("action" = Option<String>, Query, description = "`login`, `login_failed`, `register`, …"),
+        ("outcome" = Option<String>, Query, description = "`success` or `failure`."),
+        ("since" = Option<String>, Query, description = "RFC 3339, e.g. 2026-01-31T12:00:00Z."),
+        ("until" = Option<String>, Query, description = "RFC 3339."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)."),
+    ),
+    responses(
+        (status = 200, description = "One page of events.", body = Envelope<AuditPage>),
+        (status = 400, description = "A parameter is invalid.", body = ErrorEnvelope),
+        (status = 403, description = "Neither staff nor admin.", body = ErrorEnvelope),
+    ))]
 pub async fn list_audit(
     State(svc): State<AppState>,
     _: Staff,
@@ -200,12 +277,19 @@ pub async fn list_audit(
     p.finish()?;
     let rows = svc.store.list_audit(&filter).await?;
     let (events, next) = page(rows, filter.limit, |r: &AuditRecord| (r.at, r.id.clone()));
-    let events: Vec<Value> = events
-        .iter()
-        .map(|r| {
-            json!({"id": r.id, "at": audit_time(r), "action": r.action, "outcome": r.outcome, "user_id": r.user_id,
-                   "actor_id": r.actor_id, "ip": r.ip, "user_agent": r.user_agent, "detail": r.detail})
+    let events = events
+        .into_iter()
+        .map(|r| AuditEventView {
+            at: audit_time(&r),
+            id: r.id,
+            action: r.action,
+            outcome: r.outcome,
+            user_id: r.user_id,
+            actor_id: r.actor_id,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            detail: r.detail,
         })
         .collect();
-    Ok(ok("Audit events.", json!({"events": events, "next_cursor": next})))
+    Ok(ok("Audit events.", AuditPage { events, next_cursor: next }))
 }

@@ -4,21 +4,34 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::extract::{Auth, Client, JsonBody};
 use super::forms::Form;
 use super::reply::{created, ok};
+use super::schemas::{Empty, Envelope, ErrorEnvelope, LoginData, RegisterData, TokenPair, UserData};
 use crate::error::Result;
 use crate::flows::{account, login, otp, register, tokens};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
+    /// An email address or a phone number.
+    #[schema(required = true, nullable = false, example = "ana@example.com")]
     email_or_phone: Option<String>,
+    #[schema(required = true, nullable = false, example = "correct horse battery staple")]
     password: Option<String>,
 }
 
+/// Sign in with an email or phone and a password.
+///
+/// An unknown account, a deleted one and a wrong password get the same 401.
+#[utoipa::path(post, path = "/auth/login/", request_body = LoginBody, responses(
+    (status = 200, description = "Signed in: a new session and its tokens.", body = Envelope<LoginData>),
+    (status = 400, description = "A field is missing or malformed.", body = ErrorEnvelope),
+    (status = 401, description = "Invalid credentials.", body = ErrorEnvelope),
+    (status = 403, description = "The account is inactive.", body = ErrorEnvelope),
+))]
 pub async fn login(
     State(svc): State<AppState>,
     Client(client): Client,
@@ -29,22 +42,35 @@ pub async fn login(
     let password = form.password("password", body.password);
     let (Some(raw), Some(password)) = (login_id, password) else { return Err(form.into_error()) };
     let signed_in = login::login(&svc, &raw, &password, &client).await?;
-    Ok(ok(
-        "Login successful.",
-        json!({"access": signed_in.tokens.access, "refresh": signed_in.tokens.refresh, "user": signed_in.user.to_json()}),
-    ))
+    let user = signed_in.user.view();
+    Ok(ok("Login successful.", LoginData { access: signed_in.tokens.access, refresh: signed_in.tokens.refresh, user }))
 }
 
-#[derive(Deserialize)]
+/// At least one of `email` and `phone` is required.
+#[derive(Deserialize, ToSchema)]
 pub struct RegisterBody {
+    #[schema(example = "ana@example.com")]
     email: Option<String>,
+    /// E.164 after normalization; spaces, dashes and parentheses are accepted.
+    #[schema(example = "+14155552671")]
     phone: Option<String>,
+    #[schema(required = true, nullable = false, example = "correct horse battery staple")]
     password: Option<String>,
+    #[schema(required = true, nullable = false, max_length = 150, example = "Ana")]
     first_name: Option<String>,
+    #[schema(max_length = 150, example = "")]
     last_name: Option<String>,
+    /// `client` (the default) or `vendor`.
+    #[schema(example = "client")]
     role: Option<String>,
 }
 
+/// Create an account and send it a verification code.
+#[utoipa::path(post, path = "/auth/register/", request_body = RegisterBody, responses(
+    (status = 201, description = "Registered; a 6-digit code was sent by SMS or email.", body = Envelope<RegisterData>),
+    (status = 400, description = "A field is invalid, the password fails the policy, or the email or phone is taken.",
+        body = ErrorEnvelope),
+))]
 pub async fn register(
     State(svc): State<AppState>,
     Client(client): Client,
@@ -68,18 +94,23 @@ pub async fn register(
     form.errors.into_result()?;
     let reg = register::Registration { email, phone, password, first_name, last_name, role };
     let done = register::register(&svc, reg, &client).await?;
-    let mut data = json!({"user": done.user.to_json()});
-    if let Some(code) = done.otp {
-        data["otp"] = json!(code);
-    }
+    let data = RegisterData { user: done.user.view(), otp: done.otp };
     Ok(created("Registration successful. A verification code has been sent.", data))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RefreshBody {
+    /// A refresh token.
+    #[schema(required = true, nullable = false, example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…")]
     refresh: Option<String>,
 }
 
+/// Rotate a refresh token: the presented one is retired, a new pair returned.
+#[utoipa::path(post, path = "/auth/token/refresh/", request_body = RefreshBody, responses(
+    (status = 200, description = "A new access and refresh token.", body = Envelope<TokenPair>),
+    (status = 400, description = "`refresh` is missing.", body = ErrorEnvelope),
+    (status = 401, description = "Invalid, expired, revoked or reused token, or an access token.", body = ErrorEnvelope),
+))]
 pub async fn refresh(
     State(svc): State<AppState>,
     Client(client): Client,
@@ -88,9 +119,14 @@ pub async fn refresh(
     let mut form = Form::default();
     let Some(token) = form.required("refresh", body.refresh) else { return Err(form.into_error()) };
     let pair = tokens::refresh(&svc, &token, &client).await?;
-    Ok(ok("Token refreshed.", json!({"access": pair.access, "refresh": pair.refresh})))
+    Ok(ok("Token refreshed.", TokenPair { access: pair.access, refresh: pair.refresh }))
 }
 
+/// Sign out: revoke the session of the given refresh token.
+#[utoipa::path(post, path = "/auth/logout/", request_body = RefreshBody, security(("bearer" = [])), responses(
+    (status = 200, description = "The session is revoked.", body = Envelope<Empty>),
+    (status = 400, description = "`refresh` is missing, invalid or another user's.", body = ErrorEnvelope),
+))]
 pub async fn logout(
     State(svc): State<AppState>,
     Auth(me): Auth,
@@ -100,15 +136,23 @@ pub async fn logout(
     let mut form = Form::default();
     let Some(token) = form.required("refresh", body.refresh) else { return Err(form.into_error()) };
     account::logout(&svc, &me, &token, &client).await?;
-    Ok(ok("Logout successful.", json!({})))
+    Ok(ok("Logout successful.", Empty {}))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct VerifyOtpBody {
+    #[schema(required = true, nullable = false, example = "ana@example.com")]
     email_or_phone: Option<String>,
+    /// The 6-digit code sent at registration.
+    #[schema(required = true, nullable = false, example = "123456")]
     otp: Option<String>,
 }
 
+/// Verify an account with the code it was sent.
+#[utoipa::path(post, path = "/auth/verify-otp/", request_body = VerifyOtpBody, responses(
+    (status = 200, description = "The account is verified.", body = Envelope<UserData>),
+    (status = 400, description = "A field is missing, or the code is wrong or expired.", body = ErrorEnvelope),
+))]
 pub async fn verify_otp(
     State(svc): State<AppState>,
     Client(client): Client,
@@ -119,14 +163,21 @@ pub async fn verify_otp(
     let code = form.required("otp", body.otp);
     let (Some(login_id), Some(code)) = (login_id, code) else { return Err(form.into_error()) };
     let user = otp::verify(&svc, &login_id, code.trim(), &client).await?;
-    Ok(ok("Account verified.", json!({"user": user.to_json()})))
+    Ok(ok("Account verified.", UserData { user: user.view() }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ResendOtpBody {
+    #[schema(required = true, nullable = false, example = "ana@example.com")]
     email_or_phone: Option<String>,
 }
 
+/// Send a new verification code; the answer is the same whether or not the
+/// account exists.
+#[utoipa::path(post, path = "/auth/resend-otp/", request_body = ResendOtpBody, responses(
+    (status = 200, description = "A generic acknowledgement.", body = Envelope<Empty>),
+    (status = 400, description = "`email_or_phone` is missing or malformed.", body = ErrorEnvelope),
+))]
 pub async fn resend_otp(
     State(svc): State<AppState>,
     Client(client): Client,
@@ -135,5 +186,5 @@ pub async fn resend_otp(
     let mut form = Form::default();
     let Some(login_id) = form.login_id("email_or_phone", body.email_or_phone) else { return Err(form.into_error()) };
     otp::request_resend(&svc, login_id, client);
-    Ok(ok("If the account exists and is not yet verified, a new code has been sent.", json!({})))
+    Ok(ok("If the account exists and is not yet verified, a new code has been sent.", Empty {}))
 }

@@ -3,25 +3,41 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::extract::{Auth, Client, JsonBody};
 use super::forms::Form;
 use super::reply::ok;
+use super::schemas::{Envelope, ErrorEnvelope, UserData};
 use crate::error::Result;
 use crate::flows::account::{self, NameChange};
 use crate::state::AppState;
 
+/// The signed-in user.
+#[utoipa::path(get, path = "/auth/me/", operation_id = "me", security(("bearer" = [])), responses(
+    (status = 200, description = "The caller's user object.", body = Envelope<UserData>),
+))]
 pub async fn get(Auth(me): Auth) -> Response {
-    ok("Current user.", json!({"user": me.user.to_json()}))
+    ok("Current user.", UserData { user: me.user.view() })
 }
 
-#[derive(Deserialize)]
+/// Absent fields are left as they are.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = MePatchBody)]
 pub struct PatchBody {
+    #[schema(nullable = false, max_length = 150, example = "Ana")]
     first_name: Option<String>,
+    #[schema(nullable = false, max_length = 150, example = "Silva")]
     last_name: Option<String>,
 }
 
+/// Change the signed-in user's names.
+#[utoipa::path(patch, path = "/auth/me/", operation_id = "update_me", request_body = PatchBody,
+    security(("bearer" = [])), responses(
+    (status = 200, description = "The updated user.", body = Envelope<UserData>),
+    (status = 400, description = "A name is blank (first name), too long or holds control characters.",
+        body = ErrorEnvelope),
+))]
 pub async fn patch(
     State(svc): State<AppState>,
     Auth(me): Auth,
@@ -35,5 +51,5 @@ pub async fn patch(
     };
     form.errors.into_result()?;
     let user = account::update_names(&svc, &me, change, &client).await?;
-    Ok(ok("Profile updated.", json!({"user": user.to_json()})))
+    Ok(ok("Profile updated.", UserData { user: user.view() }))
 }

@@ -8,14 +8,20 @@ mod extract;
 mod forms;
 mod me;
 mod observe;
+pub mod openapi;
 mod ops;
 mod passwords;
 mod reply;
+mod schemas;
 mod sessions;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, get};
+use utoipa::openapi::path::Paths;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa_axum::router::UtoipaMethodRouter;
+use utoipa_axum::routes;
 
 pub use extract::{bearer_token, client_ip};
 pub use observe::{REQUEST_ID, RequestId, metrics_router};
@@ -23,54 +29,63 @@ pub use observe::{REQUEST_ID, RequestId, metrics_router};
 use crate::state::AppState;
 use crate::throttle::Scope;
 
+/// The prefixes every feature is mounted under (contract §2).
+const VERSIONS: [&str; 2] = ["/api/v1", "/api/v2"];
+
 /// A feature: its path under `{v}`, its legacy path if it has one, its
-/// throttle scope (contract §7) and its handlers.
+/// throttle scope (contract §7), its handlers and their OpenAPI operations
+/// (from each handler's `#[utoipa::path]`, see `openapi.rs`).
 struct Feature {
     path: &'static str,
     legacy: Option<&'static str>,
     scope: Scope,
     handlers: MethodRouter<AppState>,
+    api: Paths,
+    schemas: Vec<(String, RefOr<Schema>)>,
 }
 
+/// `routes` is `routes!(handler, ...)`: the handlers, routed by the methods
+/// their annotations declare, with those annotations' operations.
 fn feature(
     path: &'static str,
     legacy: Option<&'static str>,
     scope: Scope,
-    handlers: MethodRouter<AppState>,
+    routes: UtoipaMethodRouter<AppState>,
 ) -> Feature {
-    Feature { path, legacy, scope, handlers }
+    let (schemas, api, handlers) = routes;
+    assert!(
+        api.paths.keys().all(|p| p == path),
+        "the #[utoipa::path] of the handlers of {path} names another path: {:?}",
+        api.paths.keys()
+    );
+    Feature { path, legacy, scope, handlers, api, schemas }
 }
 
 fn features() -> Vec<Feature> {
     use Scope::{Burst, Sustained};
     vec![
-        feature("/auth/login/", Some("/auth/login/"), Burst, post(auth::login)),
-        feature("/auth/register/", Some("/auth/register/"), Burst, post(auth::register)),
-        feature("/auth/logout/", Some("/auth/logout/"), Sustained, post(auth::logout)),
-        feature("/auth/token/refresh/", Some("/auth/token/refresh/"), Sustained, post(auth::refresh)),
-        feature("/password/reset-request/", Some("/auth/password-reset/"), Burst, post(passwords::reset_request)),
+        feature("/auth/login/", Some("/auth/login/"), Burst, routes!(auth::login)),
+        feature("/auth/register/", Some("/auth/register/"), Burst, routes!(auth::register)),
+        feature("/auth/logout/", Some("/auth/logout/"), Sustained, routes!(auth::logout)),
+        feature("/auth/token/refresh/", Some("/auth/token/refresh/"), Sustained, routes!(auth::refresh)),
+        feature("/password/reset-request/", Some("/auth/password-reset/"), Burst, routes!(passwords::reset_request)),
         feature(
             "/password/reset-confirm/",
             Some("/auth/password-reset-confirm/"),
             Burst,
-            post(passwords::reset_confirm),
+            routes!(passwords::reset_confirm),
         ),
-        feature("/password/change/", Some("/auth/password-change/"), Sustained, post(passwords::change)),
-        feature("/auth/verify-otp/", None, Burst, post(auth::verify_otp)),
-        feature("/auth/resend-otp/", None, Burst, post(auth::resend_otp)),
-        feature("/auth/me/", None, Sustained, get(me::get).patch(me::patch)),
-        feature("/auth/sessions/", None, Sustained, get(sessions::list)),
-        feature("/auth/sessions/{id}/", None, Sustained, delete(sessions::revoke)),
-        feature("/auth/logout-all/", None, Sustained, post(sessions::logout_all)),
-        feature("/admin/users/", None, Sustained, get(admin::list_users)),
-        feature(
-            "/admin/users/{id}/",
-            None,
-            Sustained,
-            get(admin::get_user).merge(patch(admin::patch_user)).merge(delete(admin::delete_user)),
-        ),
-        feature("/admin/users/{id}/restore/", None, Sustained, post(admin::restore_user)),
-        feature("/admin/audit/", None, Sustained, get(admin::list_audit)),
+        feature("/password/change/", Some("/auth/password-change/"), Sustained, routes!(passwords::change)),
+        feature("/auth/verify-otp/", None, Burst, routes!(auth::verify_otp)),
+        feature("/auth/resend-otp/", None, Burst, routes!(auth::resend_otp)),
+        feature("/auth/me/", None, Sustained, routes!(me::get, me::patch)),
+        feature("/auth/sessions/", None, Sustained, routes!(sessions::list)),
+        feature("/auth/sessions/{id}/", None, Sustained, routes!(sessions::revoke)),
+        feature("/auth/logout-all/", None, Sustained, routes!(sessions::logout_all)),
+        feature("/admin/users/", None, Sustained, routes!(admin::list_users)),
+        feature("/admin/users/{id}/", None, Sustained, routes!(admin::get_user, admin::patch_user, admin::delete_user)),
+        feature("/admin/users/{id}/restore/", None, Sustained, routes!(admin::restore_user)),
+        feature("/admin/audit/", None, Sustained, routes!(admin::list_audit)),
     ]
 }
 
@@ -98,11 +113,12 @@ pub fn router(state: AppState) -> Router {
     let ops = route_both(Router::new(), "/healthz/", get(ops::healthz));
     let ops = route_both(ops, "/readyz/", get(ops::readyz));
     let ops = observe::with_metrics(ops, &state);
-    Router::new()
-        .nest("/api/v1", versioned.clone())
-        .nest("/api/v2", versioned)
+    VERSIONS
+        .iter()
+        .fold(Router::new(), |r, v| r.nest(v, versioned.clone()))
         .merge(legacy)
         .merge(ops)
+        .merge(openapi::routes())
         .fallback(ops::not_found)
         .layer(middleware::from_fn(ops::envelope_bare_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(ops::panic_to_envelope))

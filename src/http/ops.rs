@@ -1,26 +1,32 @@
 //! Operational routes and the catch-alls that keep every answer an envelope.
 
+use super::reply::{for_status, ok};
+use super::schemas::{Envelope, ErrorEnvelope, Health, Ready};
+use crate::error::{Error, respond};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::Request;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-
-use super::reply::{for_status, ok};
-use crate::error::{Error, respond};
-use crate::state::AppState;
 
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = 200, description = "The process is up.", body = Envelope<Health>),
+))]
 pub async fn healthz() -> Response {
-    ok("OK.", json!({"status": "ok"}))
+    ok("OK.", Health { status: "ok" })
 }
 
 /// The database answers.
+#[utoipa::path(get, path = "/readyz", responses(
+    (status = 200, description = "The database answers.", body = Envelope<Ready>),
+    (status = 503, description = "The database is not reachable.", body = ErrorEnvelope),
+))]
 pub async fn readyz(State(svc): State<AppState>) -> Response {
     if svc.store.ping().await {
-        ok("Ready.", json!({"status": "ready", "database": "ok"}))
+        ok("Ready.", Ready { status: "ready", database: "ok" })
     } else {
         tracing::error!("readiness check failed: the database does not answer");
         Error::Unavailable("The database is not reachable.").into_response()

@@ -3,20 +3,28 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::extract::{Auth, Client, JsonBody};
 use super::forms::Form;
 use super::reply::ok;
+use super::schemas::{Empty, Envelope, ErrorEnvelope, TokenPair};
 use crate::error::Result;
 use crate::flows::passwords;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ResetRequestBody {
+    #[schema(required = true, nullable = false, example = "ana@example.com")]
     email_or_phone: Option<String>,
 }
 
+/// Ask for a password reset: a link by email, or a 6-digit code by SMS. The
+/// answer is the same whether or not an account matches.
+#[utoipa::path(post, path = "/password/reset-request/", request_body = ResetRequestBody, responses(
+    (status = 200, description = "A generic acknowledgement.", body = Envelope<Empty>),
+    (status = 400, description = "`email_or_phone` is missing or malformed.", body = ErrorEnvelope),
+))]
 pub async fn reset_request(
     State(svc): State<AppState>,
     Client(client): Client,
@@ -25,18 +33,32 @@ pub async fn reset_request(
     let mut form = Form::default();
     let Some(login) = form.login_id("email_or_phone", body.email_or_phone) else { return Err(form.into_error()) };
     passwords::request_reset(&svc, login, client);
-    Ok(ok("If an account matches, a password reset link or code has been sent.", json!({})))
+    Ok(ok("If an account matches, a password reset link or code has been sent.", Empty {}))
 }
 
-#[derive(Deserialize)]
+/// Either `uidb64` and `token` (from the emailed link), or `email_or_phone`
+/// and `otp` (the code sent by SMS); always `new_password`.
+#[derive(Deserialize, ToSchema)]
 pub struct ResetConfirmBody {
+    #[schema(example = "MDE5M2MxYzQtNWUxYS03YzNiLTlmMDAtMmE0YjZjOGQwZTFm")]
     uidb64: Option<String>,
+    #[schema(example = "dillc0-ca1095f4c40489f9f1e0a9458609c5cb")]
     token: Option<String>,
+    #[schema(example = "+14155552671")]
     email_or_phone: Option<String>,
+    #[schema(example = "123456")]
     otp: Option<String>,
+    #[schema(required = true, nullable = false, example = "a new correct horse battery")]
     new_password: Option<String>,
 }
 
+/// Set a new password with a reset link's token or a reset code; every
+/// session of the user is revoked.
+#[utoipa::path(post, path = "/password/reset-confirm/", request_body = ResetConfirmBody, responses(
+    (status = 200, description = "The password is reset.", body = Envelope<Empty>),
+    (status = 400, description = "A field is missing, the token or code is invalid, expired or used, or the new \
+        password fails the policy.", body = ErrorEnvelope),
+))]
 pub async fn reset_confirm(
     State(svc): State<AppState>,
     Client(client): Client,
@@ -58,15 +80,24 @@ pub async fn reset_confirm(
         form.errors.add("non_field_errors", "Provide uidb64 and token, or email_or_phone and otp.");
         return Err(form.into_error());
     }
-    Ok(ok("Your password has been reset. Sign in with the new password.", json!({})))
+    Ok(ok("Your password has been reset. Sign in with the new password.", Empty {}))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ChangeBody {
+    #[schema(required = true, nullable = false, example = "correct horse battery staple")]
     current_password: Option<String>,
+    #[schema(required = true, nullable = false, example = "a new correct horse battery")]
     new_password: Option<String>,
 }
 
+/// Change the caller's password; every other session is revoked and this
+/// one gets fresh tokens.
+#[utoipa::path(post, path = "/password/change/", operation_id = "change_password", request_body = ChangeBody, security(("bearer" = [])), responses(
+    (status = 200, description = "Changed: a fresh access and refresh token.", body = Envelope<TokenPair>),
+    (status = 400, description = "The current password is wrong, or the new one is the same or fails the policy.",
+        body = ErrorEnvelope),
+))]
 pub async fn change(
     State(svc): State<AppState>,
     Auth(me): Auth,
@@ -78,5 +109,5 @@ pub async fn change(
     let new = form.password("new_password", body.new_password);
     let (Some(current), Some(new)) = (current, new) else { return Err(form.into_error()) };
     let pair = passwords::change(&svc, &me.user, &current, &new, &client).await?;
-    Ok(ok("Password changed.", json!({"access": pair.access, "refresh": pair.refresh})))
+    Ok(ok("Password changed.", TokenPair { access: pair.access, refresh: pair.refresh }))
 }

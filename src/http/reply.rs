@@ -2,16 +2,18 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::schemas::Envelope;
 use crate::error::{envelope, respond};
 
-pub fn ok(message: &str, data: Value) -> Response {
-    respond(StatusCode::OK, envelope(true, message, data, Value::Null))
+pub fn ok(message: &str, data: impl Serialize) -> Response {
+    respond(StatusCode::OK, json!(Envelope::success(message, data)))
 }
 
-pub fn created(message: &str, data: Value) -> Response {
-    respond(StatusCode::CREATED, envelope(true, message, data, Value::Null))
+pub fn created(message: &str, data: impl Serialize) -> Response {
+    respond(StatusCode::CREATED, json!(Envelope::success(message, data)))
 }
 
 /// The envelope for a status that carries no error of ours (axum's own 405,

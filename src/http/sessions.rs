@@ -1,41 +1,62 @@
 //! Device sessions of the signed-in user (contract §12).
 
-use axum::extract::{Path, State};
-use axum::response::Response;
-use serde_json::{Value, json};
-
 use super::extract::{Auth, Client};
 use super::reply::ok;
+use super::schemas::{Empty, Envelope, ErrorEnvelope, LogoutAllData, SessionView, SessionsData};
 use crate::domain::rfc3339;
 use crate::error::{Error, Result};
 use crate::flows::account;
 use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::Response;
 
+/// The caller's live sessions, newest first.
+#[utoipa::path(get, path = "/auth/sessions/", operation_id = "list_sessions", security(("bearer" = [])), responses(
+    (status = 200, description = "The caller's active sessions.", body = Envelope<SessionsData>),
+))]
 pub async fn list(State(svc): State<AppState>, Auth(me): Auth) -> Result<Response> {
     let sessions = svc.store.list_sessions(me.user.id).await?;
-    let sessions: Vec<Value> = sessions
-        .iter()
-        .map(|s| {
-            json!({"id": s.id, "created_at": rfc3339(&s.created_at), "last_used_at": rfc3339(&s.last_used_at),
-                   "ip": s.ip, "user_agent": s.user_agent, "current": me.session_id.as_deref() == Some(s.id.as_str())})
+    let sessions = sessions
+        .into_iter()
+        .map(|s| SessionView {
+            created_at: rfc3339(&s.created_at),
+            last_used_at: rfc3339(&s.last_used_at),
+            current: me.session_id.as_deref() == Some(s.id.as_str()),
+            id: s.id,
+            ip: s.ip,
+            user_agent: s.user_agent,
         })
         .collect();
-    Ok(ok("Active sessions.", json!({"sessions": sessions})))
+    Ok(ok("Active sessions.", SessionsData { sessions }))
 }
 
+/// Revoke one of the caller's sessions.
+#[utoipa::path(delete, path = "/auth/sessions/{id}/", operation_id = "revoke_session",
+    params(("id" = String, Path, description = "A session id from the session list.")),
+    security(("bearer" = [])), responses(
+    (status = 200, description = "The session is revoked.", body = Envelope<Empty>),
+    (status = 404, description = "Not a session of the caller.", body = ErrorEnvelope),
+))]
 pub async fn revoke(
     State(svc): State<AppState>,
     Auth(me): Auth,
     Client(client): Client,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    // Session ids are UUIDs: anything else names no session, and never
+    // reaches the database (PostgreSQL text cannot hold a NUL, say).
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| Error::NotFound("Session not found."))?.to_string();
     if !account::revoke_session(&svc, &me, &id, &client).await? {
         return Err(Error::NotFound("Session not found."));
     }
-    Ok(ok("Session revoked.", json!({})))
+    Ok(ok("Session revoked.", Empty {}))
 }
 
+/// Revoke every session of the caller, this one included.
+#[utoipa::path(post, path = "/auth/logout-all/", security(("bearer" = [])), responses(
+    (status = 200, description = "Every session is revoked.", body = Envelope<LogoutAllData>),
+))]
 pub async fn logout_all(State(svc): State<AppState>, Auth(me): Auth, Client(client): Client) -> Result<Response> {
     let revoked = account::logout_all(&svc, &me, &client).await?;
-    Ok(ok("Every session has been revoked.", json!({"revoked": revoked})))
+    Ok(ok("Every session has been revoked.", LogoutAllData { revoked }))
 }

@@ -4,6 +4,7 @@ mod instances;
 mod login;
 mod me;
 mod observability;
+mod openapi;
 mod otp;
 mod passwords;
 mod register;

@@ -1,0 +1,191 @@
+//! The shapes of the answers (contract §1, §3, §5, §12, §13): the handlers
+//! serialize these types, and the OpenAPI document describes the same types,
+//! so the two cannot tell different stories.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+use crate::domain::UserView;
+
+/// A successful answer: `success` true, `data` the operation's result,
+/// `errors` null.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<T> {
+    #[schema(schema_with = always_true)]
+    pub success: bool,
+    #[schema(example = "Login successful.")]
+    pub message: String,
+    pub data: T,
+    #[schema(schema_with = always_null)]
+    pub errors: (),
+}
+
+impl<T> Envelope<T> {
+    pub fn success(message: &str, data: T) -> Self {
+        Envelope { success: true, message: message.to_string(), data, errors: () }
+    }
+}
+
+/// A failed answer. `errors` maps a field name to its messages (problems
+/// not tied to a field go under `non_field_errors`); a 500 carries
+/// `data.error_id`, also written to the server log, and nothing else.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"success": false, "message": "Validation failed.", "data": null,
+    "errors": {"email_or_phone": ["This field is required."]}}))]
+pub struct ErrorEnvelope {
+    #[schema(schema_with = always_false)]
+    pub success: bool,
+    pub message: String,
+    #[schema(required = true)]
+    pub data: Option<ErrorData>,
+    #[schema(required = true)]
+    pub errors: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// `data` of a 500.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorData {
+    #[schema(example = "3f2c9a0e8b7d4c1f9e6a5b4c3d2e1f00")]
+    pub error_id: String,
+}
+
+fn always_true() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Boolean).enum_values(Some([true]))
+}
+
+fn always_false() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Boolean).enum_values(Some([false]))
+}
+
+fn always_null() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Null)
+}
+
+/// `data` of an answer that has nothing to report: `{}`.
+#[derive(Serialize, ToSchema)]
+pub struct Empty {}
+
+/// `data` carrying one user (contract §3).
+#[derive(Serialize, ToSchema)]
+pub struct UserData<'a> {
+    pub user: UserView<'a>,
+}
+
+/// `data` of a registration; `otp` only with `AUTHGATE_EXPOSE_OTP=true`.
+#[derive(Serialize, ToSchema)]
+pub struct RegisterData<'a> {
+    pub user: UserView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "123456")]
+    pub otp: Option<String>,
+}
+
+/// A fresh access and refresh token (contract §4).
+#[derive(Serialize, ToSchema)]
+pub struct TokenPair {
+    #[schema(example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…")]
+    pub access: String,
+    #[schema(example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…")]
+    pub refresh: String,
+}
+
+/// `data` of a sign-in: the tokens and the user.
+#[derive(Serialize, ToSchema)]
+pub struct LoginData<'a> {
+    pub access: String,
+    pub refresh: String,
+    pub user: UserView<'a>,
+}
+
+/// One device session of the caller (contract §12).
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session of the access token used for this request.
+    pub current: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionsData {
+    pub sessions: Vec<SessionView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LogoutAllData {
+    /// How many sessions were revoked.
+    pub revoked: u64,
+}
+
+/// One page of users, newest first; `next_cursor` is null on the last page.
+#[derive(Serialize, ToSchema)]
+pub struct UsersPage<'a> {
+    pub users: Vec<UserView<'a>>,
+    pub next_cursor: Option<String>,
+}
+
+/// One audit event (contract §9, §13).
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: String,
+    pub at: String,
+    #[schema(example = "login")]
+    pub action: String,
+    #[schema(example = "success")]
+    pub outcome: String,
+    pub user_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Free-form JSON describing the event.
+    pub detail: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub events: Vec<AuditEventView>,
+    pub next_cursor: Option<String>,
+}
+
+/// `data` of `/healthz`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// `data` of `/readyz`.
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    #[schema(example = "ok")]
+    pub database: &'static str,
+}
+
+/// Examples of the error envelope, one per kind of failure.
+pub fn error_example(status: u16) -> Value {
+    let fail = |message: &str| json!({"success": false, "message": message, "data": null, "errors": {"non_field_errors": [message]}});
+    match status {
+        400 => json!({"success": false, "message": "Validation failed.", "data": null,
+                      "errors": {"email_or_phone": ["This field is required."]}}),
+        401 => fail("Authentication credentials were not provided."),
+        403 => fail("You do not have permission to perform this action."),
+        404 => fail("Not found."),
+        409 => json!({"success": false, "message": "Conflict.", "data": null,
+                      "errors": {"email": ["This email is already in use by another account."]}}),
+        413 => fail("Request body is too large (limit 64 KiB)."),
+        415 => fail("Unsupported media type: send Content-Type: application/json."),
+        429 => fail("Request was throttled. Expected available in 42 seconds."),
+        503 => fail("The database is not reachable."),
+        _ => json!({"success": false, "message": "Internal server error.",
+                    "data": {"error_id": "3f2c9a0e8b7d4c1f9e6a5b4c3d2e1f00"}, "errors": null}),
+    }
+}
