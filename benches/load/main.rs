@@ -273,9 +273,10 @@ fn median_verify_ms() -> f64 {
 fn print_report(args: &Args, rows: &[Row], idle_rss: f64, idle: Option<Idle>, verify_ms: f64) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "| scenario | connections | requests/s | p50 ms | p99 ms | errors | server peak RSS MiB | server CPU | driver CPU |"
+        "| scenario | connections | requests/s | p50 ms | p99 ms | errors | server peak RSS MiB | server CPU (cores) \
+         | server CPU µs/request | driver CPU (cores) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let mib = |v: f64| if v.is_nan() { "".to_string() } else { format!("{v:.1}") };
         let cpu = |v: f64| if v.is_nan() { "".to_string() } else { format!("{v:.2}") };
