@@ -161,8 +161,13 @@ impl PoolUsage {
     }
 }
 
+/// A SQLite connection is a file handle in this process: it cannot go stale
+/// the way a network connection can, so the pool does not ping it before
+/// each use (sqlx's default), which cost a round trip to the connection's
+/// worker thread per query, and under load a wait in the runtime's queue
+/// while holding the write lock.
 fn sqlite_options(max_connections: u32) -> AnyPoolOptions {
-    AnyPoolOptions::new().max_connections(max_connections).after_connect(|conn, _| {
+    AnyPoolOptions::new().max_connections(max_connections).test_before_acquire(false).after_connect(|conn, _| {
         Box::pin(async move {
             conn.execute(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
