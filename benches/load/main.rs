@@ -180,19 +180,13 @@ impl Measure {
         }
     }
 
-    fn row(&self, name: &str, conns: usize, mut tally: Tally, window: Duration) -> Row {
+    fn row(&self, name: &str, conns: usize, tally: Tally, window: Duration) -> Row {
         let secs = self.at.elapsed().as_secs_f64();
-        let (p50, p99) = tally.percentiles();
         Row {
-            name: name.into(),
-            conns,
-            rps: tally.latencies_us.len() as f64 / window.as_secs_f64(),
-            p50,
-            p99,
-            errors: tally.errors,
             peak_rss: proc::status_mib(self.pid, "VmHWM").unwrap_or(0.0),
             server_cpu: (proc::cpu_secs(self.pid) - self.server_cpu) / secs,
             driver_cpu: (proc::cpu_secs(std::process::id()) - self.driver_cpu) / secs,
+            ..Self::row_without_cpu(name, conns, tally, window)
         }
     }
 

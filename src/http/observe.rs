@@ -62,10 +62,8 @@ pub async fn observe(State(svc): State<AppState>, mut req: Request, next: Next) 
     req.extensions_mut().insert(caller.clone());
     let method = req.method().as_str().to_owned();
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| {
-        let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-        client_ip(c.0.ip(), forwarded, &svc.config.trusted_proxies)
-    });
+    let ip = (req.extensions().get::<ConnectInfo<SocketAddr>>())
+        .map(|c| client_ip(c.0.ip(), req.headers(), &svc.config.trusted_proxies));
 
     let span = tracing::info_span!("request", request_id = %request_id, user_id = tracing::field::Empty);
     let mut res = next.run(req).instrument(span).await;

@@ -116,10 +116,7 @@ fn identify(keys: &JwtKeys, headers: &HeaderMap, peer: Option<IpAddr>, trusted: 
     if let Some(claims) = bearer_token(headers).ok().and_then(|t| keys.verify(t, TokenType::Access).ok()) {
         return (format!("user:{}", claims.user_id), Role::from_str(&claims.role).map_or(1, multiplier));
     }
-    let ip = peer.map(|peer| {
-        let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-        client_ip(peer, forwarded, trusted)
-    });
+    let ip = peer.map(|peer| client_ip(peer, headers, trusted));
     match ip {
         Some(ip) => (format!("ip:{ip}"), 1),
         None => ("ip:unknown".to_string(), 1),
