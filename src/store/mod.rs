@@ -15,19 +15,25 @@ macro_rules! select_users {
 
 mod admin;
 mod audit;
+mod direct;
 mod migrate;
 mod otp;
 mod passwords;
+mod row;
 mod sessions;
 mod settings;
 mod users;
 
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::any::{AnyPoolOptions, AnyRow, AnyTypeInfoKind};
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool};
-use sqlx::{Executor, Row, ValueRef as _};
+use sqlx::Executor;
 
 pub use admin::{AdminWrite, AuditFilter, AuditRecord, Cursor, UserChange, UserFilter, audit_time};
 pub use otp::{OtpCheck, OtpPurpose};
@@ -69,6 +75,8 @@ pub struct Store {
     backend: Backend,
     pool: AnyPool,
     writer: AnyPool,
+    /// SQLite only: the hot paths on the calling thread (see `direct`).
+    direct: Option<Arc<direct::Direct>>,
 }
 
 impl Store {
@@ -84,7 +92,10 @@ impl Store {
                 let url = sqlite_url(url);
                 let writer = sqlite_options(1).connect(&url).await?;
                 let pool = sqlite_options(max_connections).min_connections(1).connect(&url).await?;
-                Store { backend, pool, writer }
+                let file = SqliteConnectOptions::from_str(&url)?;
+                let file = file.get_filename();
+                let direct = (file != Path::new(":memory:")).then(|| Arc::new(direct::Direct::new(file)));
+                Store { backend, pool, writer, direct }
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -92,7 +103,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await?;
-                Store { backend, writer: pool.clone(), pool }
+                Store { backend, writer: pool.clone(), pool, direct: None }
             }
         };
         Ok(store)
@@ -131,6 +142,15 @@ impl Store {
             Backend::Postgres => "BEGIN",
         };
         Ok(self.writer.begin_with(begin).await?)
+    }
+
+    /// `write_tx` on a writer connection the caller already holds.
+    async fn write_tx_on<'c>(&self, conn: &'c mut AnyConnection) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        Ok(sqlx::Connection::begin_with(conn, begin).await?)
     }
 
     /// Serializes a kind of write across every instance until the
@@ -187,15 +207,6 @@ fn sqlite_url(url: &str) -> String {
         format!("{url}&mode=rwc")
     } else {
         format!("{url}?mode=rwc")
-    }
-}
-
-/// A flag column: a boolean on PostgreSQL, an integer on SQLite.
-pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool> {
-    if row.try_get_raw(col)?.type_info().kind() == AnyTypeInfoKind::Bool {
-        Ok(row.try_get(col)?)
-    } else {
-        Ok(row.try_get::<i64, _>(col)? != 0)
     }
 }
 

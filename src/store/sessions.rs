@@ -5,6 +5,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::audit::insert_audit;
+use super::row::Cols;
 use super::users::touch_last_login;
 use super::{Backend, Store, from_micros, micros, now_micros};
 use crate::domain::{AuditEvent, UserId};
@@ -76,7 +77,16 @@ impl Store {
         grace: Duration,
         events: &(dyn Fn(&Rotation) -> Option<AuditEvent> + Sync),
     ) -> Result<Rotation> {
-        let mut tx = self.write_tx().await?;
+        let mut conn = self.writer.acquire().await?;
+        // On SQLite, holding the writer keeps this process's other writers
+        // out, and the rotation runs on this thread unless another process
+        // holds the write lock.
+        if let Some(direct) = &self.direct
+            && let Some(outcome) = direct.rotate(session_id, user_id, presented_jti, next, grace, events)?
+        {
+            return Ok(outcome);
+        }
+        let mut tx = self.write_tx_on(&mut conn).await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT id FROM sessions WHERE id = $1 FOR UPDATE").bind(session_id).execute(&mut *tx).await?;
         }
@@ -84,28 +94,23 @@ impl Store {
         // lock): a request that waited must not judge the grace by when it
         // arrived.
         let now = now_micros();
-        let rotated = sqlx::query(
-            "UPDATE sessions
-                SET previous_jti = refresh_jti, refresh_jti = $4, refresh_iat = $5, refresh_exp = $6,
-                    rotated_at = $7, last_used_at = $7
-              WHERE id = $1 AND user_id = $2 AND refresh_jti = $3 AND revoked_at IS NULL AND refresh_exp > $8",
-        )
-        .bind(session_id)
-        .bind(user_id.to_string())
-        .bind(presented_jti)
-        .bind(&next.jti)
-        .bind(next.iat)
-        .bind(next.exp)
-        .bind(now)
-        .bind(now / 1_000_000)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        let rotated = sqlx::query(ROTATE)
+            .bind(session_id)
+            .bind(user_id.to_string())
+            .bind(presented_jti)
+            .bind(&next.jti)
+            .bind(next.iat)
+            .bind(next.exp)
+            .bind(now)
+            .bind(now / 1_000_000)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
             == 1;
         let outcome = if rotated {
             Rotation::Rotated
         } else {
-            judge_stale(&mut tx, session_id, user_id, presented_jti, grace, now).await?
+            judge_stale_on(&mut tx, session_id, user_id, presented_jti, grace, now).await?
         };
         if let Some(event) = events(&outcome) {
             insert_audit(&mut tx, &event).await?;
@@ -177,9 +182,59 @@ impl Store {
     }
 }
 
+/// Moves the session from the presented token to the next, if the presented
+/// one is current: `$1` session, `$2` user, `$3` presented jti, `$4..$6` the
+/// next token's jti, iat and exp, `$7` now (µs), `$8` now (s).
+pub(super) const ROTATE: &str = "UPDATE sessions
+    SET previous_jti = refresh_jti, refresh_jti = $4, refresh_iat = $5, refresh_exp = $6,
+        rotated_at = $7, last_used_at = $7
+  WHERE id = $1 AND user_id = $2 AND refresh_jti = $3 AND revoked_at IS NULL AND refresh_exp > $8";
+
+/// What a session holds, for judging a token that was not current.
+pub(super) const STORED_REFRESH: &str = "SELECT refresh_jti, refresh_iat, refresh_exp, previous_jti, rotated_at, revoked_at
+   FROM sessions WHERE id = $1 AND user_id = $2";
+
+pub(super) const REVOKE_REUSED: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = 'reuse' WHERE id = $1";
+
+/// A session's refresh state as `STORED_REFRESH` reads it.
+pub(super) struct StoredRefresh {
+    current: RefreshState,
+    previous_jti: Option<String>,
+    rotated_at: i64,
+    revoked: bool,
+}
+
+impl StoredRefresh {
+    pub(super) fn from_row(row: &impl Cols) -> Result<StoredRefresh> {
+        Ok(StoredRefresh {
+            current: RefreshState {
+                jti: row.text("refresh_jti")?,
+                iat: row.int("refresh_iat")?,
+                exp: row.int("refresh_exp")?,
+            },
+            previous_jti: row.opt_text("previous_jti")?,
+            rotated_at: row.opt_int("rotated_at")?.unwrap_or(0),
+            revoked: row.opt_int("revoked_at")?.is_some(),
+        })
+    }
+}
+
 /// The presented token is not the session's current one: a grace replay,
-/// a reuse (which revokes the session), or a dead session.
-async fn judge_stale(
+/// a reuse (the caller then revokes the session), or a dead session.
+pub(super) fn judge_stale(stored: Option<StoredRefresh>, presented_jti: &str, grace: Duration, now: i64) -> Rotation {
+    let Some(stored) = stored.filter(|s| !s.revoked) else { return Rotation::Dead };
+    if stored.current.jti == presented_jti {
+        return Rotation::Dead; // current, so it failed on expiry
+    }
+    let grace_us = i64::try_from(grace.as_micros()).unwrap_or(i64::MAX);
+    if stored.previous_jti.as_deref() == Some(presented_jti) && now < stored.rotated_at.saturating_add(grace_us) {
+        return Rotation::Grace(stored.current);
+    }
+    Rotation::Reused
+}
+
+/// `judge_stale` on the pooled connection, revoking the session on reuse.
+async fn judge_stale_on(
     conn: &mut AnyConnection,
     session_id: &str,
     user_id: UserId,
@@ -187,38 +242,17 @@ async fn judge_stale(
     grace: Duration,
     now: i64,
 ) -> Result<Rotation> {
-    let row = sqlx::query(
-        "SELECT refresh_jti, refresh_iat, refresh_exp, previous_jti, rotated_at, revoked_at
-           FROM sessions WHERE id = $1 AND user_id = $2",
-    )
-    .bind(session_id)
-    .bind(user_id.to_string())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(Rotation::Dead) };
-    if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
-        return Ok(Rotation::Dead);
-    }
-    let current = RefreshState {
-        jti: row.try_get("refresh_jti")?,
-        iat: row.try_get("refresh_iat")?,
-        exp: row.try_get("refresh_exp")?,
-    };
-    if current.jti == presented_jti {
-        return Ok(Rotation::Dead); // current, so it failed on expiry
-    }
-    let previous: Option<String> = row.try_get("previous_jti")?;
-    let rotated_at: i64 = row.try_get::<Option<i64>, _>("rotated_at")?.unwrap_or(0);
-    let grace_us = i64::try_from(grace.as_micros()).unwrap_or(i64::MAX);
-    if previous.as_deref() == Some(presented_jti) && now < rotated_at.saturating_add(grace_us) {
-        return Ok(Rotation::Grace(current));
-    }
-    sqlx::query("UPDATE sessions SET revoked_at = $2, revoked_reason = 'reuse' WHERE id = $1")
+    let row = sqlx::query(STORED_REFRESH)
         .bind(session_id)
-        .bind(now)
-        .execute(&mut *conn)
+        .bind(user_id.to_string())
+        .fetch_optional(&mut *conn)
         .await?;
-    Ok(Rotation::Reused)
+    let stored = row.as_ref().map(StoredRefresh::from_row).transpose()?;
+    let outcome = judge_stale(stored, presented_jti, grace, now);
+    if outcome == Rotation::Reused {
+        sqlx::query(REVOKE_REUSED).bind(session_id).bind(now).execute(&mut *conn).await?;
+    }
+    Ok(outcome)
 }
 
 pub(super) async fn insert_session(conn: &mut AnyConnection, s: &NewSession, at: DateTime<Utc>) -> Result<()> {

@@ -1,12 +1,11 @@
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::audit::insert_audit;
 use super::otp::upsert_otp;
-use super::{OtpPurpose, Store, flag, from_micros, micros, now_micros};
+use super::row::Cols;
+use super::{OtpPurpose, Store, from_micros, micros, now_micros};
 use crate::domain::{AuditEvent, AuthProvider, Email, LoginId, Phone, User, UserId};
 use crate::error::{Error, Result};
 
@@ -30,26 +29,24 @@ pub struct UserTaken {
     pub phone: bool,
 }
 
-pub(super) fn user_from_row(row: &AnyRow) -> Result<User> {
-    let id: String = row.try_get("id")?;
-    let role: String = row.try_get("role")?;
-    let opt_time =
-        |col: &str| -> Result<Option<DateTime<Utc>>> { Ok(row.try_get::<Option<i64>, _>(col)?.map(from_micros)) };
+pub(super) fn user_from_row(row: &impl Cols) -> Result<User> {
+    let id = row.text("id")?;
+    let role = row.text("role")?;
     Ok(User {
         id: Uuid::parse_str(&id).map_err(Error::internal)?,
-        email: row.try_get::<Option<String>, _>("email")?.map(Email::from_trusted),
-        phone: row.try_get::<Option<String>, _>("phone")?.map(Phone::from_trusted),
-        password_hash: row.try_get("password")?,
-        first_name: row.try_get("first_name")?,
-        last_name: row.try_get("last_name")?,
+        email: row.opt_text("email")?.map(Email::from_trusted),
+        phone: row.opt_text("phone")?.map(Phone::from_trusted),
+        password_hash: row.text("password")?,
+        first_name: row.text("first_name")?,
+        last_name: row.text("last_name")?,
         role: role.parse().map_err(Error::internal)?,
-        auth_provider: AuthProvider::from_stored(row.try_get("auth_provider")?),
-        is_active: flag(row, "is_active")?,
-        is_verified: flag(row, "is_verified")?,
-        last_login: opt_time("last_login")?,
-        created_at: from_micros(row.try_get("created_at")?),
-        updated_at: from_micros(row.try_get("updated_at")?),
-        deleted_at: opt_time("deleted_at")?,
+        auth_provider: AuthProvider::from_stored(&row.text("auth_provider")?),
+        is_active: row.flag("is_active")?,
+        is_verified: row.flag("is_verified")?,
+        last_login: row.opt_int("last_login")?.map(from_micros),
+        created_at: from_micros(row.int("created_at")?),
+        updated_at: from_micros(row.int("updated_at")?),
+        deleted_at: row.opt_int("deleted_at")?.map(from_micros),
     })
 }
 
@@ -76,12 +73,18 @@ impl Store {
 
     /// Any account by id, deleted or not.
     pub async fn find_user(&self, id: UserId) -> Result<Option<User>> {
+        if let Some(found) = self.direct.as_ref().map(|d| d.user(id)).transpose()?.flatten() {
+            return Ok(found);
+        }
         let row = sqlx::query(select_users!("WHERE u.id = $1")).bind(id.to_string()).fetch_optional(&self.pool).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     /// The user behind an access token, if its session is still live.
     pub async fn find_session_user(&self, id: UserId, session_id: &str) -> Result<Option<User>> {
+        if let Some(found) = self.direct.as_ref().map(|d| d.session_user(id, session_id)).transpose()?.flatten() {
+            return Ok(found);
+        }
         let sql =
             select_users!("JOIN sessions s ON s.user_id = u.id WHERE u.id = $1 AND s.id = $2 AND s.revoked_at IS NULL");
         let row = sqlx::query(sql).bind(id.to_string()).bind(session_id).fetch_optional(&self.pool).await?;
@@ -99,7 +102,7 @@ impl Store {
         .bind(phone.map(Phone::as_str))
         .fetch_one(&self.pool)
         .await?;
-        Ok(UserTaken { email: flag(&row, "email")?, phone: flag(&row, "phone")? })
+        Ok(UserTaken { email: row.flag("email")?, phone: row.flag("phone")? })
     }
 
     /// Creates the user, its first verification code (when given) and the
