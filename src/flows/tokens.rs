@@ -92,19 +92,21 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
     let user = svc.store.find_user(user_id).await?.filter(User::can_sign_in).ok_or_else(invalid)?;
     let now = Utc::now();
     let next = refresh_state(svc, now);
-    let audit = |r: &Rotation| {
+    let (audit_sid, jti, client) = (sid.clone(), claims.jti.clone(), client.clone());
+    let audit = move |r: &Rotation| {
+        let sid = &audit_sid;
         let (action, outcome, detail) = match r {
             Rotation::Rotated => ("token_refresh", Outcome::Success, json!({"session_id": sid})),
             Rotation::Grace(_) => ("token_refresh", Outcome::Success, json!({"session_id": sid, "grace": true})),
-            Rotation::Reused => ("token_reuse", Outcome::Failure, json!({"session_id": sid, "jti": claims.jti})),
+            Rotation::Reused => ("token_reuse", Outcome::Failure, json!({"session_id": sid, "jti": jti})),
             Rotation::Dead => {
                 ("token_refresh", Outcome::Failure, json!({"session_id": sid, "reason": "session_ended"}))
             }
         };
-        Some(AuditEvent::new(action, outcome, Some(user_id), client).with_detail(detail))
+        Some(AuditEvent::new(action, outcome, Some(user_id), &client).with_detail(detail))
     };
     let rotation =
-        svc.store.rotate_session(&sid, user_id, &claims.jti, &next, svc.config.refresh_reuse_grace, &audit).await?;
+        svc.store.rotate_session(&sid, user_id, &claims.jti, &next, svc.config.refresh_reuse_grace, audit).await?;
     let refresh = match rotation {
         Rotation::Rotated => {
             telemetry::token_refresh("rotated");

@@ -16,9 +16,9 @@ use rusqlite::types::ToSql;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Statement, TransactionBehavior};
 
 use super::audit::{AuditRow, INSERT_AUDIT};
-use super::sessions::{REVOKE_REUSED, ROTATE, STORED_REFRESH, StoredRefresh, judge_stale};
+use super::sessions::{REVOKE_REUSED, ROTATE, RotateJob, STORED_REFRESH, StoredRefresh, judge_stale};
 use super::users::user_from_row;
-use super::{RefreshState, Rotation, now_micros};
+use super::{Rotation, now_micros};
 use crate::domain::{AuditEvent, User, UserId};
 use crate::error::{Error, Result};
 
@@ -73,7 +73,10 @@ impl Direct {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         conn.busy_timeout(Duration::ZERO)?;
         // The same settings as the pooled connections (store::sqlite_options).
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
@@ -106,55 +109,76 @@ impl Direct {
         self.read(|conn| query_user(conn, select_users!("WHERE u.id = $1"), &[&id.to_string()]))
     }
 
-    /// `Store::rotate_session` in one transaction on this thread. The caller
+    /// The rotations in one transaction on this thread, each in a savepoint
+    /// of its own, so one that fails (its error is its outcome) leaves the
+    /// others. `Ok(None)`: another process holds the write lock. The caller
     /// holds the store's writer, so no other writer of this process runs.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn rotate(
-        &self,
-        session_id: &str,
-        user_id: UserId,
-        presented_jti: &str,
-        next: &RefreshState,
-        grace: Duration,
-        events: &(dyn Fn(&Rotation) -> Option<AuditEvent> + Sync),
-    ) -> Result<Option<Rotation>> {
+    pub(super) fn rotate_batch(&self, jobs: &[RotateJob]) -> Result<Option<Vec<Result<Rotation>>>> {
         let mut slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let conn = match &mut *slot {
             Some(conn) => conn,
             empty => empty.insert(self.open().map_err(Error::internal)?),
         };
-        let done = (|| -> std::result::Result<Rotation, Fail> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // The clock is read once the write lock is held (see the pooled path).
-            let now = now_micros();
-            let user = user_id.to_string();
-            let args: [&dyn ToSql; 8] =
-                [&session_id, &user, &presented_jti, &next.jti, &next.iat, &next.exp, &now, &(now / 1_000_000)];
-            let outcome = if execute(&tx, ROTATE, &args)? == 1 {
-                Rotation::Rotated
-            } else {
-                let mut stmt = prepare(&tx, STORED_REFRESH, &[&session_id, &user])?;
-                let mut rows = stmt.raw_query();
-                let stored = rows.next()?.map(StoredRefresh::from_row).transpose()?;
-                drop(rows);
-                let outcome = judge_stale(stored, presented_jti, grace, now);
-                if outcome == Rotation::Reused {
-                    execute(&tx, REVOKE_REUSED, &[&session_id, &now])?;
+        let done = (|| -> std::result::Result<_, Fail> {
+            let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let mut sp = tx.savepoint()?;
+                match rotate(&sp, job) {
+                    Ok(done) => {
+                        sp.commit()?;
+                        outcomes.push(Ok(done));
+                    }
+                    Err(Fail::Failed(e)) => {
+                        sp.rollback()?;
+                        outcomes.push(Err(e));
+                    }
+                    Err(Fail::Busy) => return Err(Fail::Failed(Error::internal("busy inside a write transaction"))),
                 }
-                outcome
-            };
-            let event = events(&outcome);
-            if let Some(event) = &event {
-                insert_audit(&tx, event)?;
             }
             tx.commit()?;
-            if let Some(event) = &event {
-                event.log();
-            }
-            Ok(outcome)
+            Ok(outcomes)
         })();
-        settle(done)
+        let Some(outcomes) = settle(done)? else { return Ok(None) };
+        let outcomes = outcomes
+            .into_iter()
+            .map(|o| {
+                let (rotation, event) = o?;
+                if let Some(event) = event {
+                    event.log(); // committed
+                }
+                Ok(rotation)
+            })
+            .collect();
+        Ok(Some(outcomes))
     }
+}
+
+/// One rotation (`Store::rotate_on`, the pooled twin) inside the caller's
+/// write transaction; the clock is read now that the write lock is held.
+fn rotate(conn: &Connection, job: &RotateJob) -> std::result::Result<(Rotation, Option<AuditEvent>), Fail> {
+    let now = now_micros();
+    let user = job.user_id.to_string();
+    let (sid, jti, next) = (&job.session_id, &job.presented_jti, &job.next);
+    let args: [&dyn ToSql; 8] = [sid, &user, jti, &next.jti, &next.iat, &next.exp, &now, &(now / 1_000_000)];
+    let outcome = if execute(conn, ROTATE, &args)? == 1 {
+        Rotation::Rotated
+    } else {
+        let mut stmt = prepare(conn, STORED_REFRESH, &[sid, &user])?;
+        let mut rows = stmt.raw_query();
+        let stored = rows.next()?.map(StoredRefresh::from_row).transpose()?;
+        drop(rows);
+        let outcome = judge_stale(stored, jti, job.grace, now);
+        if outcome == Rotation::Reused {
+            execute(conn, REVOKE_REUSED, &[sid, &now])?;
+        }
+        outcome
+    };
+    let event = (job.events)(&outcome);
+    if let Some(event) = &event {
+        insert_audit(conn, event)?;
+    }
+    Ok((outcome, event))
 }
 
 fn query_user(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> std::result::Result<Option<User>, Fail> {

@@ -19,6 +19,7 @@ mod direct;
 mod migrate;
 mod otp;
 mod passwords;
+mod rotations;
 mod row;
 mod sessions;
 mod settings;
@@ -30,10 +31,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool};
-use sqlx::Executor;
 
 pub use admin::{AdminWrite, AuditFilter, AuditRecord, Cursor, UserChange, UserFilter, audit_time};
 pub use otp::{OtpCheck, OtpPurpose};
@@ -77,6 +78,8 @@ pub struct Store {
     writer: AnyPool,
     /// SQLite only: the hot paths on the calling thread (see `direct`).
     direct: Option<Arc<direct::Direct>>,
+    /// SQLite only: rotations waiting for the writer (group commit).
+    rotations: Arc<rotations::Rotations>,
 }
 
 impl Store {
@@ -95,7 +98,7 @@ impl Store {
                 let file = SqliteConnectOptions::from_str(&url)?;
                 let file = file.get_filename();
                 let direct = (file != Path::new(":memory:")).then(|| Arc::new(direct::Direct::new(file)));
-                Store { backend, pool, writer, direct }
+                Store { backend, pool, writer, direct, rotations: Default::default() }
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -103,7 +106,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await?;
-                Store { backend, writer: pool.clone(), pool, direct: None }
+                Store { backend, writer: pool.clone(), pool, direct: None, rotations: Default::default() }
             }
         };
         Ok(store)

@@ -67,7 +67,9 @@ impl Store {
 
     /// Rotates the session's refresh token from `presented_jti` to `next`.
     /// The decision is taken under the database's write lock, so among
-    /// concurrent presenters of one token exactly one rotates.
+    /// concurrent presenters of one token exactly one rotates; `events`
+    /// names the audit event of the outcome, written in the same
+    /// transaction.
     pub async fn rotate_session(
         &self,
         session_id: &str,
@@ -75,44 +77,51 @@ impl Store {
         presented_jti: &str,
         next: &RefreshState,
         grace: Duration,
-        events: &(dyn Fn(&Rotation) -> Option<AuditEvent> + Sync),
+        events: impl Fn(&Rotation) -> Option<AuditEvent> + Send + Sync + 'static,
     ) -> Result<Rotation> {
-        let mut conn = self.writer.acquire().await?;
-        // On SQLite, holding the writer keeps this process's other writers
-        // out, and the rotation runs on this thread unless another process
-        // holds the write lock.
-        if let Some(direct) = &self.direct
-            && let Some(outcome) = direct.rotate(session_id, user_id, presented_jti, next, grace, events)?
-        {
-            return Ok(outcome);
+        let job = RotateJob {
+            session_id: session_id.to_string(),
+            user_id,
+            presented_jti: presented_jti.to_string(),
+            next: next.clone(),
+            grace,
+            events: Box::new(events),
+        };
+        if let Some(direct) = &self.direct {
+            return self.rotations.submit(self, direct, job).await;
         }
-        let mut tx = self.write_tx_on(&mut conn).await?;
+        let mut conn = self.writer.acquire().await?;
+        self.rotate_on(&mut conn, &job).await
+    }
+
+    /// One rotation in a transaction of its own on a writer connection.
+    pub(super) async fn rotate_on(&self, conn: &mut AnyConnection, job: &RotateJob) -> Result<Rotation> {
+        let mut tx = self.write_tx_on(conn).await?;
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT id FROM sessions WHERE id = $1 FOR UPDATE").bind(session_id).execute(&mut *tx).await?;
+            sqlx::query("SELECT id FROM sessions WHERE id = $1 FOR UPDATE")
+                .bind(&job.session_id)
+                .execute(&mut *tx)
+                .await?;
         }
         // Read the clock only once the session is locked (SQLite: the write
         // lock): a request that waited must not judge the grace by when it
         // arrived.
         let now = now_micros();
         let rotated = sqlx::query(ROTATE)
-            .bind(session_id)
-            .bind(user_id.to_string())
-            .bind(presented_jti)
-            .bind(&next.jti)
-            .bind(next.iat)
-            .bind(next.exp)
+            .bind(&job.session_id)
+            .bind(job.user_id.to_string())
+            .bind(&job.presented_jti)
+            .bind(&job.next.jti)
+            .bind(job.next.iat)
+            .bind(job.next.exp)
             .bind(now)
             .bind(now / 1_000_000)
             .execute(&mut *tx)
             .await?
             .rows_affected()
             == 1;
-        let outcome = if rotated {
-            Rotation::Rotated
-        } else {
-            judge_stale_on(&mut tx, session_id, user_id, presented_jti, grace, now).await?
-        };
-        if let Some(event) = events(&outcome) {
+        let outcome = if rotated { Rotation::Rotated } else { judge_stale_on(&mut tx, job, now).await? };
+        if let Some(event) = (job.events)(&outcome) {
             insert_audit(&mut tx, &event).await?;
         }
         tx.commit().await?;
@@ -182,6 +191,16 @@ impl Store {
     }
 }
 
+/// A rotation, owned, so that it can wait in `Rotations`' queue.
+pub(super) struct RotateJob {
+    pub session_id: String,
+    pub user_id: UserId,
+    pub presented_jti: String,
+    pub next: RefreshState,
+    pub grace: Duration,
+    pub events: Box<dyn Fn(&Rotation) -> Option<AuditEvent> + Send + Sync>,
+}
+
 /// Moves the session from the presented token to the next, if the presented
 /// one is current: `$1` session, `$2` user, `$3` presented jti, `$4..$6` the
 /// next token's jti, iat and exp, `$7` now (µs), `$8` now (s).
@@ -191,7 +210,8 @@ pub(super) const ROTATE: &str = "UPDATE sessions
   WHERE id = $1 AND user_id = $2 AND refresh_jti = $3 AND revoked_at IS NULL AND refresh_exp > $8";
 
 /// What a session holds, for judging a token that was not current.
-pub(super) const STORED_REFRESH: &str = "SELECT refresh_jti, refresh_iat, refresh_exp, previous_jti, rotated_at, revoked_at
+pub(super) const STORED_REFRESH: &str =
+    "SELECT refresh_jti, refresh_iat, refresh_exp, previous_jti, rotated_at, revoked_at
    FROM sessions WHERE id = $1 AND user_id = $2";
 
 pub(super) const REVOKE_REUSED: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = 'reuse' WHERE id = $1";
@@ -234,23 +254,16 @@ pub(super) fn judge_stale(stored: Option<StoredRefresh>, presented_jti: &str, gr
 }
 
 /// `judge_stale` on the pooled connection, revoking the session on reuse.
-async fn judge_stale_on(
-    conn: &mut AnyConnection,
-    session_id: &str,
-    user_id: UserId,
-    presented_jti: &str,
-    grace: Duration,
-    now: i64,
-) -> Result<Rotation> {
+async fn judge_stale_on(conn: &mut AnyConnection, job: &RotateJob, now: i64) -> Result<Rotation> {
     let row = sqlx::query(STORED_REFRESH)
-        .bind(session_id)
-        .bind(user_id.to_string())
+        .bind(&job.session_id)
+        .bind(job.user_id.to_string())
         .fetch_optional(&mut *conn)
         .await?;
     let stored = row.as_ref().map(StoredRefresh::from_row).transpose()?;
-    let outcome = judge_stale(stored, presented_jti, grace, now);
+    let outcome = judge_stale(stored, &job.presented_jti, job.grace, now);
     if outcome == Rotation::Reused {
-        sqlx::query(REVOKE_REUSED).bind(session_id).bind(now).execute(&mut *conn).await?;
+        sqlx::query(REVOKE_REUSED).bind(&job.session_id).bind(now).execute(&mut *conn).await?;
     }
     Ok(outcome)
 }
