@@ -10,7 +10,13 @@
 //! is added by rule from what the operation declares, so no annotation has
 //! to repeat it.
 
+use std::sync::OnceLock;
+
 use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde_json::Value;
 use utoipa::OpenApi;
 use utoipa::openapi::header::HeaderBuilder;
@@ -23,6 +29,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::schemas::{ErrorEnvelope, error_example};
 use super::{VERSIONS, features, ops};
+use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// Where the document and the UI are served.
@@ -108,7 +115,23 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 /// `GET /api/openapi.json` and the UI under `GET /api/docs/`.
 pub fn routes() -> Router<AppState> {
-    SwaggerUi::new(UI_PATH).url(DOCUMENT_PATH, document()).into()
+    let ui: Router<AppState> = SwaggerUi::new(UI_PATH).config(utoipa_swagger_ui::Config::from(DOCUMENT_PATH)).into();
+    ui.route(DOCUMENT_PATH, get(document_json))
+}
+
+/// The document as JSON, built on its first request and kept as bytes: the
+/// structure it is built from takes megabytes, the JSON a small part of it,
+/// and a server that nobody asks for it never builds it.
+async fn document_json() -> Result<Response> {
+    static JSON: OnceLock<Bytes> = OnceLock::new();
+    let json = match JSON.get() {
+        Some(json) => json.clone(),
+        None => {
+            let built = Bytes::from(serde_json::to_vec(&document()).map_err(Error::internal)?);
+            JSON.get_or_init(|| built).clone()
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response())
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {

@@ -247,6 +247,42 @@ impl TestApp {
         self.sql("DROP TABLE audit_events", &[]).await;
     }
 
+    /// Makes the database refuse every change to a session signed in with
+    /// the user agent `trapped`, as a broken disk or a constraint would,
+    /// until `lift_session_trap`.
+    pub async fn trap_session_writes(&self) {
+        match self.db.backend {
+            Backend::Sqlite => {
+                self.sql(
+                    "CREATE TRIGGER trap BEFORE UPDATE ON sessions WHEN OLD.user_agent = 'trapped'
+                     BEGIN SELECT RAISE(ABORT, 'trapped'); END",
+                    &[],
+                )
+                .await
+            }
+            Backend::Postgres => {
+                self.sql(
+                    "CREATE FUNCTION trap() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'trapped'; END $$",
+                    &[],
+                )
+                .await;
+                self.sql(
+                    "CREATE TRIGGER trap BEFORE UPDATE ON sessions FOR EACH ROW
+                     WHEN (OLD.user_agent = 'trapped') EXECUTE FUNCTION trap()",
+                    &[],
+                )
+                .await;
+            }
+        }
+    }
+
+    pub async fn lift_session_trap(&self) {
+        match self.db.backend {
+            Backend::Sqlite => self.sql("DROP TRIGGER trap", &[]).await,
+            Backend::Postgres => self.sql("DROP TRIGGER trap ON sessions", &[]).await,
+        }
+    }
+
     /// Blocks every session write, as a long write by another client would,
     /// until `release`: SQLite's write lock, or an exclusive lock on the
     /// sessions table in PostgreSQL.

@@ -511,3 +511,45 @@ async fn logout_without_a_bearer_token_is_a_401() {
     assert_eq!(r.message(), "Authentication credentials were not provided.");
     app.refreshed(&refresh).await; // nothing was revoked
 }
+
+/// Signs in with a user agent of the caller's choosing; the refresh token.
+async fn login_with_agent(app: &TestApp, email: &str, agent: &str) -> String {
+    let body = json!({"email_or_phone": email, "password": PASSWORD});
+    let r = app.client.post(app.url(LOGIN)).header("user-agent", agent).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    text(&body["data"]["refresh"])
+}
+
+/// Refreshes that arrive together are written together (on SQLite in one
+/// transaction, a savepoint each): one that fails inside the database fails
+/// alone, and is undone, while the others commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn among_concurrent_refreshes_one_failing_in_the_database_fails_alone() {
+    // Arrange
+    let app = spawn_app().await;
+    let mut tokens = Vec::new();
+    for i in 0..24 {
+        let email = unique_email();
+        app.register(Some(&email), None, PASSWORD).await;
+        tokens.push(login_with_agent(&app, &email, if i == 7 { "trapped" } else { "tests" }).await);
+    }
+    app.trap_session_writes().await;
+
+    // Act
+    let replies = join_all(tokens.iter().map(|t| app.refresh(t))).await;
+
+    // Assert
+    for (i, r) in replies.iter().enumerate() {
+        let expected = if i == 7 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+        assert_eq!(r.status, expected, "refresh {i}: {}", r.body);
+        assert_envelope(&r.body, r.status.is_success());
+    }
+    for (i, r) in replies.iter().enumerate().filter(|(i, _)| *i != 7) {
+        let next = app.refresh(&text(&r.body["data"]["refresh"])).await;
+        assert_eq!(next.status, StatusCode::OK, "the rotation of {i} was not kept: {}", next.body);
+    }
+    app.lift_session_trap().await;
+    let (_, rotated) = app.refreshed(&tokens[7]).await;
+    assert!(!rotated.is_empty(), "the failed rotation was undone, so its token is still current");
+}
