@@ -31,6 +31,7 @@ pub mod domain;
 pub mod error;
 pub mod flows;
 pub mod http;
+mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -197,7 +198,5 @@ pub async fn serve(
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, router, shutdown).await
 }

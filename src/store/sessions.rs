@@ -191,6 +191,9 @@ impl Store {
     }
 }
 
+/// Names the audit event of a rotation's outcome, if any.
+pub(super) type RotationEvents = dyn Fn(&Rotation) -> Option<AuditEvent> + Send + Sync;
+
 /// A rotation, owned, so that it can wait in `Rotations`' queue.
 pub(super) struct RotateJob {
     pub session_id: String,
@@ -198,7 +201,7 @@ pub(super) struct RotateJob {
     pub presented_jti: String,
     pub next: RefreshState,
     pub grace: Duration,
-    pub events: Box<dyn Fn(&Rotation) -> Option<AuditEvent> + Send + Sync>,
+    pub events: Box<RotationEvents>,
 }
 
 /// Moves the session from the presented token to the next, if the presented

@@ -1,4 +1,5 @@
 mod admin;
+mod connections;
 mod helpers;
 mod instances;
 mod login;
