@@ -141,7 +141,8 @@ async fn run(args: Args) {
     drop(clients);
     let idle = if wanted(&args, "idle") && args.idle > 0 { Some(hold_idle(&args).await) } else { None };
     let verify_ms = args.verify_ms.unwrap_or_else(median_verify_ms);
-    print_report(&args, &rows, idle_rss, idle, verify_ms);
+    let parallel = all_cores_verify_rate();
+    print_report(&args, &rows, idle_rss, idle, verify_ms, parallel);
 }
 
 /// Registers the account every connection signs in to, then signs each
@@ -264,7 +265,29 @@ fn median_verify_ms() -> f64 {
     times[times.len() / 2]
 }
 
-fn print_report(args: &Args, rows: &[Row], idle_rss: f64, idle: Option<Idle>, verify_ms: f64) {
+/// Verifications per second with one verifying thread per core, as the
+/// server's hashing pool runs them under a login flood. On this kind of
+/// machine each verification is slower when every core hashes at once
+/// (shared memory bandwidth and cache for argon2's 19 MiB), so this is the
+/// ceiling a login flood can actually reach.
+fn all_cores_verify_rate() -> f64 {
+    use authgate::crypto::hashers::{Hasher, HasherKind};
+    let kind =
+        std::env::var("AUTHGATE_PASSWORD_HASHER").ok().and_then(|k| k.parse().ok()).unwrap_or(HasherKind::Argon2);
+    let hasher = Hasher::new(kind);
+    let encoded = hasher.hash(scenario::PASSWORD);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let each = 20;
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..cores {
+            s.spawn(|| (0..each).for_each(|_| assert!(hasher.verify(scenario::PASSWORD, &encoded).matches)));
+        }
+    });
+    (cores * each) as f64 / t.elapsed().as_secs_f64()
+}
+
+fn print_report(args: &Args, rows: &[Row], idle_rss: f64, idle: Option<Idle>, verify_ms: f64, parallel: f64) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "| scenario | connections | requests/s | p50 ms | p99 ms | errors | server peak RSS MiB | server CPU (cores) \
@@ -302,6 +325,10 @@ fn print_report(args: &Args, rows: &[Row], idle_rss: f64, idle: Option<Idle>, ve
         "Hash-bound login ceiling: {cores} cores / {verify_ms:.1} ms median verify = {ceiling:.0} logins/s. \
          Ratios are within this run."
     );
+    println!(
+        "Measured with every core verifying at once: {parallel:.0} verifications/s ({:.1} ms each per core).",
+        cores as f64 * 1000.0 / parallel
+    );
     let first = args.conns.first().copied().unwrap_or(64);
     if let Some(h) = find("GET /healthz", first) {
         for (name, label) in [("GET me", "GET me"), ("POST token/refresh", "refresh")] {
@@ -312,7 +339,12 @@ fn print_report(args: &Args, rows: &[Row], idle_rss: f64, idle: Option<Idle>, ve
     }
     for &n in &args.conns {
         if let Some(r) = find("POST login", n) {
-            println!("- login at {n}: {:.0}% of the hash-bound ceiling, {} errors", 100.0 * r.rps / ceiling, r.errors);
+            println!(
+                "- login at {n}: {:.0}% of the hash-bound ceiling, {:.0}% of the all-cores verify rate, {} errors",
+                100.0 * r.rps / ceiling,
+                100.0 * r.rps / parallel,
+                r.errors
+            );
         }
     }
     if let (Some(alone), Some(flood)) = (find("GET me", first), find("GET me during a login flood", first)) {
