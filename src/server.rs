@@ -43,7 +43,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let (stop, stopping) = watch::channel(false);
-    let parked = Arc::new(Notify::new());
+    let parked = Arc::new(Parked::default());
     let trimmer = tokio::spawn(give_back_freed_memory(Arc::clone(&parked)));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -76,7 +76,7 @@ async fn connection(
     peer: SocketAddr,
     router: axum::Router,
     mut stop: watch::Receiver<bool>,
-    parked: Arc<Notify>,
+    parked: Arc<Parked>,
 ) {
     let mut read_ahead = Bytes::new();
     loop {
@@ -91,19 +91,37 @@ async fn connection(
             Some((s, rest)) => (stream, read_ahead) = (s, rest),
             None => return,
         }
-        parked.notify_one();
+        parked.one_more();
+    }
+}
+
+/// Connections parked since memory was last handed back.
+#[derive(Default)]
+struct Parked {
+    count: AtomicUsize,
+    wake: Notify,
+}
+
+/// Parks that free enough (~20 KiB each) to be worth handing back.
+const TRIM_AFTER_PARKS: usize = 256;
+
+impl Parked {
+    fn one_more(&self) {
+        if self.count.fetch_add(1, Ordering::Relaxed) + 1 == TRIM_AFTER_PARKS {
+            self.wake.notify_one();
+        }
     }
 }
 
 /// What parked connections freed goes back to the allocator, and glibc's
 /// allocator keeps freed memory inside the process (between live blocks it
-/// cannot shrink the heap): after connections park, the free pages are
-/// handed back to the system, at most once a second. Under steady load no
-/// connection parks and this never runs.
-async fn give_back_freed_memory(parked: Arc<Notify>) {
+/// cannot shrink the heap): once many connections have parked, the free
+/// pages are handed back to the system, at most once a second.
+async fn give_back_freed_memory(parked: Arc<Parked>) {
     loop {
-        parked.notified().await;
+        parked.wake.notified().await;
         tokio::time::sleep(Duration::from_secs(1)).await;
+        parked.count.store(0, Ordering::Relaxed);
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         let _ = tokio::task::spawn_blocking(|| {
             // SAFETY: malloc_trim only walks the allocator's own free lists.
@@ -169,9 +187,14 @@ async fn serve_until_idle(
         if conn.poll_without_shutdown(cx).is_ready() {
             return Poll::Ready(false); // closed, by either side or by an error
         }
-        if draining || !activity.idle() {
+        if !activity.idle() {
             timing = false;
             return Poll::Pending;
+        }
+        if draining {
+            // Idle with at most a partial request, which hyper's graceful
+            // shutdown would wait for: close.
+            return Poll::Ready(false);
         }
         if !timing {
             timing = true;
@@ -188,10 +211,10 @@ async fn serve_until_idle(
     let watched = parts.io.into_inner();
     // hyper read these past its last request (a partial next one), before
     // anything still unread in `read_ahead`.
+    // (Copied: `read_buf` is a view that would keep hyper's whole buffer.)
     let rest = match (parts.read_buf.is_empty(), watched.read_ahead.is_empty()) {
         (true, _) => watched.read_ahead,
-        (false, true) => parts.read_buf,
-        (false, false) => [parts.read_buf, watched.read_ahead].concat().into(),
+        (false, _) => [&parts.read_buf[..], &watched.read_ahead[..]].concat().into(),
     };
     Some((watched.stream, rest))
 }

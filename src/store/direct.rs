@@ -1,12 +1,14 @@
-//! SQLite on the calling thread, for the paths that every signed-in request
-//! and every refresh take. A point query or a two-row write in SQLite costs
-//! microseconds; sqlx runs each statement on the connection's own worker
-//! thread, and the two thread hand-offs per statement cost more than the
-//! statement. Measured with `scripts/bench` (docs/benchmarks.md).
+//! SQLite through rusqlite, for the paths that every signed-in request and
+//! every refresh take. A point query in SQLite costs microseconds; sqlx runs
+//! each statement on the connection's own worker thread, and the two thread
+//! hand-offs per statement cost more than the statement. Reads here run on
+//! the calling thread; refresh rotations run in batches, one hand-off per
+//! batch (`rotations`). Measured with `scripts/bench` (docs/benchmarks.md).
 //!
 //! Nothing here waits: each connection's busy timeout is zero. When another
-//! process holds SQLite's lock the call answers `None` and the caller takes
-//! the pooled path, which waits on its worker thread, not on this one.
+//! process holds SQLite's lock, or a connection cannot be opened, the call
+//! answers `None` and the caller takes the pooled path, which waits on its
+//! worker thread, not on this one.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -56,6 +58,13 @@ impl From<Error> for Fail {
     }
 }
 
+/// A connection could not be opened (out of descriptors, say): the pooled
+/// path, whose connections are open, takes the call.
+fn unopened<T>(e: rusqlite::Error) -> Option<T> {
+    tracing::warn!(error = %e, "SQLite: a direct connection did not open; using the pool");
+    None
+}
+
 /// `Ok(None)` when busy, so the caller falls back.
 fn settle<T>(r: std::result::Result<T, Fail>) -> Result<Option<T>> {
     match r {
@@ -87,7 +96,10 @@ impl Direct {
         let idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => self.open().map_err(Error::internal)?,
+            None => match self.open() {
+                Ok(conn) => conn,
+                Err(e) => return Ok(unopened(e)),
+            },
         };
         let result = f(&conn);
         let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
@@ -117,7 +129,10 @@ impl Direct {
         let mut slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let conn = match &mut *slot {
             Some(conn) => conn,
-            empty => empty.insert(self.open().map_err(Error::internal)?),
+            empty => match self.open() {
+                Ok(conn) => empty.insert(conn),
+                Err(e) => return Ok(unopened(e)),
+            },
         };
         let done = (|| -> std::result::Result<_, Fail> {
             let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

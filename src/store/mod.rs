@@ -97,7 +97,7 @@ impl Store {
                 let pool = sqlite_options(max_connections).min_connections(1).connect(&url).await?;
                 let file = SqliteConnectOptions::from_str(&url)?;
                 let file = file.get_filename();
-                let direct = (file != Path::new(":memory:")).then(|| Arc::new(direct::Direct::new(file)));
+                let direct = direct_paths_apply(&url, file).then(|| Arc::new(direct::Direct::new(file)));
                 Store { backend, pool, writer, direct, rotations: Default::default() }
             }
             Backend::Postgres => {
@@ -200,6 +200,13 @@ fn sqlite_options(max_connections: u32) -> AnyPoolOptions {
             Ok(())
         })
     })
+}
+
+/// The direct paths open the file by name, read-write: not for an in-memory
+/// database (each connection would get its own) or a read-only one.
+fn direct_paths_apply(url: &str, file: &Path) -> bool {
+    let mode = url.split(['?', '&']).find_map(|pair| pair.strip_prefix("mode="));
+    file != Path::new(":memory:") && matches!(mode, None | Some("rw" | "rwc"))
 }
 
 /// The SQLite URL with `mode=rwc` (create if missing) unless a mode is set.

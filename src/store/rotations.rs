@@ -63,24 +63,32 @@ impl Rotations {
     }
 }
 
-/// Clears `draining` if the drain ends by a panic, so the next rotation
-/// starts a new one.
-struct Draining<'a>(&'a Rotations);
+/// If the drain ends by a panic, lets the queue go on: a new drain takes
+/// what waits, or the next rotation starts one.
+struct Draining {
+    store: Store,
+    direct: Arc<Direct>,
+}
 
-impl Drop for Draining<'_> {
+impl Drop for Draining {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.lock().draining = false;
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut q = self.store.rotations.lock();
+        q.draining = !q.waiting.is_empty();
+        if q.draining {
+            drop(q);
+            tokio::spawn(drain(self.store.clone(), Arc::clone(&self.direct)));
         }
     }
 }
 
 async fn drain(store: Store, direct: Arc<Direct>) {
-    let rotations = &store.rotations;
-    let _guard = Draining(rotations);
-    while let Some(batch) = rotations.next_batch() {
+    let _guard = Draining { store: store.clone(), direct: Arc::clone(&direct) };
+    while let Some(batch) = store.rotations.next_batch() {
         let (jobs, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        let outcomes = run_batch(&store, &direct, &jobs).await;
+        let outcomes = run_batch(&store, &direct, jobs).await;
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome); // the request may have gone: the rotation stands
         }
@@ -88,27 +96,36 @@ async fn drain(store: Store, direct: Arc<Direct>) {
 }
 
 /// Every job's outcome, in order. On the direct connection when it can take
-/// the write lock at once; otherwise (another process holds it) one by one
-/// on the pooled writer, which waits for the lock.
-async fn run_batch(store: &Store, direct: &Direct, jobs: &[RotateJob]) -> Vec<Result<Rotation>> {
+/// the write lock at once, on a blocking thread (a commit may checkpoint the
+/// WAL, with an fsync, and a batch may take milliseconds: neither belongs
+/// on a runtime worker); otherwise (another process holds the lock) one by
+/// one on the pooled writer, which waits for the lock.
+async fn run_batch(store: &Store, direct: &Arc<Direct>, jobs: Vec<RotateJob>) -> Vec<Result<Rotation>> {
+    let n = jobs.len();
     let mut conn = match store.writer.acquire().await {
         Ok(conn) => conn,
-        Err(e) => return fail_all(jobs, e.into()),
+        Err(e) => return fail_all(n, e.into()),
     };
-    match direct.rotate_batch(jobs) {
-        Ok(Some(outcomes)) => return outcomes,
-        Ok(None) => {}
-        Err(e) => return fail_all(jobs, e),
-    }
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    let direct = Arc::clone(direct);
+    let ran = tokio::task::spawn_blocking(move || {
+        let outcomes = direct.rotate_batch(&jobs);
+        (jobs, outcomes)
+    });
+    let jobs = match ran.await {
+        Err(e) => return fail_all(n, e.into()),
+        Ok((_, Ok(Some(outcomes)))) => return outcomes,
+        Ok((_, Err(e))) => return fail_all(n, e),
+        Ok((jobs, Ok(None))) => jobs,
+    };
+    let mut outcomes = Vec::with_capacity(n);
+    for job in &jobs {
         outcomes.push(store.rotate_on(&mut conn, job).await);
     }
     outcomes
 }
 
 /// The batch's transaction failed as a whole: each job gets the error.
-fn fail_all(jobs: &[RotateJob], e: Error) -> Vec<Result<Rotation>> {
-    tracing::error!(error = %e, jobs = jobs.len(), "a batch of refresh rotations failed");
-    jobs.iter().map(|_| Err(Error::internal(e.to_string()))).collect()
+fn fail_all(n: usize, e: Error) -> Vec<Result<Rotation>> {
+    tracing::error!(error = %e, jobs = n, "a batch of refresh rotations failed");
+    (0..n).map(|_| Err(Error::internal(e.to_string()))).collect()
 }

@@ -131,3 +131,22 @@ async fn at_shutdown_a_parked_connection_is_closed_and_serve_returns() {
     let stopped = tokio::time::timeout(Duration::from_secs(10), s.served).await.expect("serve returns");
     stopped.unwrap().expect("a clean stop");
 }
+
+#[tokio::test]
+async fn at_shutdown_a_connection_holding_half_a_request_is_closed_and_serve_returns() {
+    // Arrange: half a head, sent before the shutdown and never finished.
+    let s = spawn_stoppable_app(|_| {}).await;
+    let mut stream = TcpStream::connect(s.app.addr).await.unwrap();
+    stream.write_all(&EMPTY_LOGIN[..40]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Act
+    s.stop.send(()).unwrap();
+
+    // Assert
+    let stopped = tokio::time::timeout(Duration::from_secs(10), s.served).await.expect("serve returns");
+    stopped.unwrap().expect("a clean stop");
+    let mut rest = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut rest)).await.expect("closed in time");
+    assert!(matches!(read, Ok(0) | Err(_)), "the half-sent request got {read:?}");
+}
