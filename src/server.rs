@@ -212,9 +212,10 @@ async fn serve_until_idle(
     // hyper read these past its last request (a partial next one), before
     // anything still unread in `read_ahead`.
     // (Copied: `read_buf` is a view that would keep hyper's whole buffer.)
-    let rest = match (parts.read_buf.is_empty(), watched.read_ahead.is_empty()) {
-        (true, _) => watched.read_ahead,
-        (false, _) => [&parts.read_buf[..], &watched.read_ahead[..]].concat().into(),
+    let rest = if parts.read_buf.is_empty() {
+        watched.read_ahead
+    } else {
+        [&parts.read_buf[..], &watched.read_ahead[..]].concat().into()
     };
     Some((watched.stream, rest))
 }

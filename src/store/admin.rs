@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 
 use super::audit::insert_audit;
 use super::sessions::revoke_all;
-use super::users::{name_key, taken_from, user_from_row};
+use super::users::{USER_BY_ID, name_key, taken_from, user_from_row};
 use super::{Store, UserTaken, from_micros, now_micros};
 use crate::domain::{AuditEvent, Role, User, UserId};
 use crate::error::{Error, Result};
@@ -239,7 +239,7 @@ fn is_active_admin(u: &User) -> bool {
 }
 
 async fn load(conn: &mut AnyConnection, id: UserId) -> Result<Option<User>> {
-    let row = sqlx::query(select_users!("WHERE u.id = $1")).bind(id.to_string()).fetch_optional(conn).await?;
+    let row = sqlx::query(USER_BY_ID).bind(id.to_string()).fetch_optional(conn).await?;
     row.as_ref().map(user_from_row).transpose()
 }
 

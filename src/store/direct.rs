@@ -19,7 +19,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Statement, TransactionBehavior}
 
 use super::audit::{AuditRow, INSERT_AUDIT};
 use super::sessions::{REVOKE_REUSED, ROTATE, RotateJob, STORED_REFRESH, StoredRefresh, judge_stale};
-use super::users::user_from_row;
+use super::users::{SESSION_USER, USER_BY_ID, user_from_row};
 use super::{Rotation, now_micros};
 use crate::domain::{AuditEvent, User, UserId};
 use crate::error::{Error, Result};
@@ -111,14 +111,12 @@ impl Direct {
 
     /// The user behind a live session (see `Store::find_session_user`).
     pub(super) fn session_user(&self, id: UserId, session_id: &str) -> Result<Option<Option<User>>> {
-        let sql =
-            select_users!("JOIN sessions s ON s.user_id = u.id WHERE u.id = $1 AND s.id = $2 AND s.revoked_at IS NULL");
-        self.read(|conn| query_user(conn, sql, &[&id.to_string(), &session_id]))
+        self.read(|conn| query_user(conn, SESSION_USER, &[&id.to_string(), &session_id]))
     }
 
     /// Any account by id (see `Store::find_user`).
     pub(super) fn user(&self, id: UserId) -> Result<Option<Option<User>>> {
-        self.read(|conn| query_user(conn, select_users!("WHERE u.id = $1"), &[&id.to_string()]))
+        self.read(|conn| query_user(conn, USER_BY_ID, &[&id.to_string()]))
     }
 
     /// The rotations in one transaction on this thread, each in a savepoint

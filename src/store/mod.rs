@@ -140,20 +140,19 @@ impl Store {
     /// A write transaction. On SQLite it takes the write lock up front, so
     /// two writers queue on the busy timeout instead of failing on upgrade.
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        let begin = match self.backend {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
-        Ok(self.writer.begin_with(begin).await?)
+        Ok(self.writer.begin_with(self.begin_write()).await?)
     }
 
     /// `write_tx` on a writer connection the caller already holds.
     async fn write_tx_on<'c>(&self, conn: &'c mut AnyConnection) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
-        let begin = match self.backend {
+        Ok(sqlx::Connection::begin_with(conn, self.begin_write()).await?)
+    }
+
+    fn begin_write(&self) -> &'static str {
+        match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
-        };
-        Ok(sqlx::Connection::begin_with(conn, begin).await?)
+        }
     }
 
     /// Serializes a kind of write across every instance until the

@@ -29,6 +29,13 @@ pub struct UserTaken {
     pub phone: bool,
 }
 
+/// Any account by id: `$1`.
+pub(super) const USER_BY_ID: &str = select_users!("WHERE u.id = $1");
+
+/// The user `$1` if their session `$2` is live.
+pub(super) const SESSION_USER: &str =
+    select_users!("JOIN sessions s ON s.user_id = u.id WHERE u.id = $1 AND s.id = $2 AND s.revoked_at IS NULL");
+
 pub(super) fn user_from_row(row: &impl Cols) -> Result<User> {
     let id = row.text("id")?;
     let role = row.text("role")?;
@@ -76,7 +83,7 @@ impl Store {
         if let Some(found) = self.direct.as_ref().map(|d| d.user(id)).transpose()?.flatten() {
             return Ok(found);
         }
-        let row = sqlx::query(select_users!("WHERE u.id = $1")).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(USER_BY_ID).bind(id.to_string()).fetch_optional(&self.pool).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -85,9 +92,7 @@ impl Store {
         if let Some(found) = self.direct.as_ref().map(|d| d.session_user(id, session_id)).transpose()?.flatten() {
             return Ok(found);
         }
-        let sql =
-            select_users!("JOIN sessions s ON s.user_id = u.id WHERE u.id = $1 AND s.id = $2 AND s.revoked_at IS NULL");
-        let row = sqlx::query(sql).bind(id.to_string()).bind(session_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(SESSION_USER).bind(id.to_string()).bind(session_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
