@@ -48,6 +48,25 @@ impl std::str::FromStr for Rate {
     }
 }
 
+/// Development (the default: a first run works with nothing configured)
+/// or production (contract §14.4: refuses unsafe settings, never logs a
+/// message in place of sending it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Env {
+    #[default]
+    Development,
+    Production,
+}
+
+/// Where `/metrics` is served (contract §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsBind {
+    /// A listener of its own, which must stay private.
+    Separate(SocketAddr),
+    /// The main address, only when `AUTHGATE_METRICS_BIND` names it.
+    Main,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -91,11 +110,29 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Serve `GET /metrics` (Prometheus text).
     pub metrics_enabled: bool,
-    /// When set, `/metrics` is served only on this address, not on `bind`.
-    pub metrics_bind: Option<SocketAddr>,
+    /// Where `/metrics` is served: its own listener unless asked otherwise.
+    pub metrics_bind: MetricsBind,
     /// How long a shutdown may take: requests in flight, then the delivery
     /// queue.
     pub shutdown_timeout: Duration,
+    pub env: Env,
+    /// Open connections beyond which new ones are closed at once (§14.3).
+    pub max_connections: usize,
+    /// A request's header must arrive within this of its first byte.
+    pub header_timeout: Duration,
+    /// An idle keep-alive connection is closed after this.
+    pub idle_timeout: Duration,
+    /// A request's body must arrive within this.
+    pub body_timeout: Duration,
+    /// Origins allowed to call from a browser (§14.2); empty: no CORS.
+    pub cors_origins: Vec<String>,
+    /// Refuse sign-in to unverified accounts (§14.4).
+    pub require_verified: bool,
+    /// Failures of one login id before sign-in attempts are delayed
+    /// (§14.1); 0 turns the delay off.
+    pub login_failures_before_delay: u32,
+    /// Where the service reads the time (tests move it).
+    pub clock: crate::domain::Clock,
 }
 
 impl Default for Config {
@@ -123,8 +160,17 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
             metrics_enabled: true,
-            metrics_bind: None,
+            metrics_bind: MetricsBind::Separate(SocketAddr::from(([127, 0, 0, 1], 9464))),
             shutdown_timeout: Duration::from_secs(30),
+            env: Env::Development,
+            max_connections: 10_000,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            body_timeout: Duration::from_secs(30),
+            cors_origins: Vec::new(),
+            require_verified: false,
+            login_failures_before_delay: 5,
+            clock: crate::domain::Clock::system(),
         }
     }
 }
@@ -259,16 +305,93 @@ impl Config {
             let addr: SocketAddr = v
                 .parse()
                 .map_err(|_| bad(n, format!("invalid address {v:?} (expected host:port, e.g. 127.0.0.1:9100)")))?;
-            if addr == c.bind && addr.port() != 0 {
-                return Err(bad(n, format!("{v} is AUTHGATE_BIND too; use another port")));
-            }
-            c.metrics_bind = Some(addr);
+            // Naming the main address is the explicit request to serve
+            // metrics there (contract §10).
+            c.metrics_bind = if addr == c.bind && addr.port() != 0 {
+                MetricsBind::Main
+            } else {
+                MetricsBind::Separate(addr)
+            };
         }
         if let Some((n, v)) = get("AUTHGATE_SHUTDOWN_TIMEOUT") {
             c.shutdown_timeout = duration(n, v)?;
         }
+        if let Some((n, v)) = get("AUTHGATE_ENV") {
+            c.env = match v.to_ascii_lowercase().as_str() {
+                "development" | "dev" => Env::Development,
+                "production" | "prod" => Env::Production,
+                _ => return Err(bad(n, format!("invalid mode {v:?} (expected development or production)"))),
+            };
+        }
+        if let Some((n, v)) = get("AUTHGATE_MAX_CONNECTIONS") {
+            c.max_connections = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| bad(n, format!("invalid connection count {v:?} (expected 1 to 1000000)")))?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_HEADER_TIMEOUT") {
+            c.header_timeout = positive(n, duration(n, v)?)?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_IDLE_TIMEOUT") {
+            c.idle_timeout = positive(n, duration(n, v)?)?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_BODY_TIMEOUT") {
+            c.body_timeout = positive(n, duration(n, v)?)?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_CORS_ORIGINS") {
+            c.cors_origins = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| origin(s).ok_or_else(|| bad(n, format!("invalid origin {s:?} (expected e.g. https://shop.example)"))))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_REQUIRE_VERIFIED") {
+            c.require_verified = boolean(n, v)?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_LOGIN_FAILURES_BEFORE_DELAY") {
+            c.login_failures_before_delay = v
+                .parse()
+                .ok()
+                .filter(|n| *n <= 1000)
+                .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 0 to 1000)")))?;
+        }
+        c.check_production()?;
         Ok(c)
     }
+
+    /// Production mode refuses the development conveniences (§14.4).
+    pub fn check_production(&self) -> Result<(), ConfigError> {
+        if self.env != Env::Production {
+            return Ok(());
+        }
+        let refuse = |var: &str, why: &str| Err(bad(var, format!("{why} (AUTHGATE_ENV=production)")));
+        if self.secret_key.is_none() {
+            return refuse("AUTHGATE_SECRET_KEY", "must be set in production");
+        }
+        if self.expose_otp {
+            return refuse("AUTHGATE_EXPOSE_OTP", "must be false in production");
+        }
+        if !self.throttle_enabled {
+            return refuse("AUTHGATE_THROTTLE_ENABLED", "must be true in production");
+        }
+        Ok(())
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == Env::Production
+    }
+}
+
+/// `scheme://host[:port]` as browsers send it in `Origin`, without a path.
+fn origin(s: &str) -> Option<String> {
+    let (scheme, rest) = s.split_once("://")?;
+    let ok = matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && !rest.contains(['/', '?', '#', ' '])
+        && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+    ok.then(|| s.to_ascii_lowercase())
 }
 
 /// A set, non-blank value with its variable's name.
@@ -347,7 +470,15 @@ mod tests {
         assert_eq!(c.redis_url, None);
         assert!(c.redis_fail_open);
         assert!(c.metrics_enabled);
-        assert_eq!(c.metrics_bind, None);
+        assert_eq!(c.metrics_bind, MetricsBind::Separate("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.env, Env::Development);
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.idle_timeout, Duration::from_secs(75));
+        assert_eq!(c.body_timeout, Duration::from_secs(30));
+        assert!(c.cors_origins.is_empty());
+        assert!(!c.require_verified);
+        assert_eq!(c.login_failures_before_delay, 5);
         assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
     }
 
@@ -360,19 +491,53 @@ mod tests {
         ]))
         .unwrap();
         assert!(!c.metrics_enabled);
-        assert_eq!(c.metrics_bind, Some("0.0.0.0:9100".parse().unwrap()));
+        assert_eq!(c.metrics_bind, MetricsBind::Separate("0.0.0.0:9100".parse().unwrap()));
         assert_eq!(c.shutdown_timeout, Duration::from_secs(90));
         let c = Config::from_vars(&vars(&[("AUTHGATE_SHUTDOWN_TIMEOUT", "0s")])).unwrap();
         assert_eq!(c.shutdown_timeout, Duration::ZERO, "0s: do not wait for requests in flight");
     }
 
     #[test]
-    fn the_metrics_address_must_differ_from_the_main_one() {
+    fn metrics_go_on_the_main_address_only_when_it_is_named() {
         let same = [("AUTHGATE_BIND", "127.0.0.1:8000"), ("AUTHGATE_METRICS_BIND", "127.0.0.1:8000")];
-        let err = Config::from_vars(&vars(&same)).unwrap_err();
-        assert_eq!(err.var, "AUTHGATE_METRICS_BIND");
+        assert_eq!(Config::from_vars(&vars(&same)).unwrap().metrics_bind, MetricsBind::Main);
         let c = Config::from_vars(&vars(&[("AUTHGATE_METRICS_BIND", "127.0.0.1:9100")])).unwrap();
-        assert_eq!(c.metrics_bind.map(|a| a.port()), Some(9100));
+        assert_eq!(c.metrics_bind, MetricsBind::Separate("127.0.0.1:9100".parse().unwrap()));
+    }
+
+    #[test]
+    fn production_mode_refuses_the_development_conveniences() {
+        let secret = ("AUTHGATE_SECRET_KEY", "0123456789abcdef0123456789abcdef");
+        let prod = ("AUTHGATE_ENV", "production");
+        assert_eq!(Config::from_vars(&vars(&[prod])).unwrap_err().var, "AUTHGATE_SECRET_KEY");
+        let otp = ("AUTHGATE_EXPOSE_OTP", "true");
+        assert_eq!(Config::from_vars(&vars(&[prod, secret, otp])).unwrap_err().var, "AUTHGATE_EXPOSE_OTP");
+        let off = ("AUTHGATE_THROTTLE_ENABLED", "false");
+        assert_eq!(Config::from_vars(&vars(&[prod, secret, off])).unwrap_err().var, "AUTHGATE_THROTTLE_ENABLED");
+        let c = Config::from_vars(&vars(&[prod, secret])).unwrap();
+        assert!(c.is_production());
+        assert!(Config::from_vars(&vars(&[otp, off])).is_ok(), "development allows both");
+    }
+
+    #[test]
+    fn edge_settings_parse() {
+        let c = Config::from_vars(&vars(&[
+            ("AUTHGATE_MAX_CONNECTIONS", "128"),
+            ("AUTHGATE_HEADER_TIMEOUT", "2s"),
+            ("AUTHGATE_IDLE_TIMEOUT", "1m"),
+            ("AUTHGATE_BODY_TIMEOUT", "5s"),
+            ("AUTHGATE_CORS_ORIGINS", "https://Shop.example, http://localhost:3000"),
+            ("AUTHGATE_REQUIRE_VERIFIED", "true"),
+            ("AUTHGATE_LOGIN_FAILURES_BEFORE_DELAY", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(c.max_connections, 128);
+        assert_eq!(c.header_timeout, Duration::from_secs(2));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.body_timeout, Duration::from_secs(5));
+        assert_eq!(c.cors_origins, ["https://shop.example", "http://localhost:3000"]);
+        assert!(c.require_verified);
+        assert_eq!(c.login_failures_before_delay, 0);
     }
 
     #[test]
@@ -405,6 +570,14 @@ mod tests {
             ("AUTHGATE_METRICS_ENABLED", "perhaps"),
             ("AUTHGATE_METRICS_BIND", "9100"),
             ("AUTHGATE_SHUTDOWN_TIMEOUT", "soon"),
+            ("AUTHGATE_ENV", "staging"),
+            ("AUTHGATE_MAX_CONNECTIONS", "0"),
+            ("AUTHGATE_HEADER_TIMEOUT", "0s"),
+            ("AUTHGATE_IDLE_TIMEOUT", "never"),
+            ("AUTHGATE_BODY_TIMEOUT", "-1"),
+            ("AUTHGATE_CORS_ORIGINS", "shop.example/path"),
+            ("AUTHGATE_REQUIRE_VERIFIED", "perhaps"),
+            ("AUTHGATE_LOGIN_FAILURES_BEFORE_DELAY", "-3"),
         ] {
             let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
             assert!(err.to_string().starts_with(k), "{err}");

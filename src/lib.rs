@@ -48,6 +48,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 pub use config::Config;
+use config::MetricsBind;
 pub use error::Error;
 pub use state::{AppState, Services};
 
@@ -74,7 +75,8 @@ impl App {
             telemetry::install();
         }
         let services = Services::build(config).await?;
-        let separate = services.config.metrics_enabled && services.config.metrics_bind.is_some();
+        let separate =
+            services.config.metrics_enabled && matches!(services.config.metrics_bind, MetricsBind::Separate(_));
         Ok(App {
             router: http::router(services.clone()),
             metrics_router: separate.then(|| http::metrics_router(services.clone())),
@@ -103,7 +105,7 @@ impl App {
     pub async fn bind_metrics(&mut self) -> std::io::Result<Option<SocketAddr>> {
         if self.metrics_listener.is_none()
             && self.metrics_router.is_some()
-            && let Some(addr) = self.services.config.metrics_bind
+            && let MetricsBind::Separate(addr) = self.services.config.metrics_bind
         {
             let listener = TcpListener::bind(addr).await.map_err(|e| {
                 std::io::Error::new(e.kind(), format!("AUTHGATE_METRICS_BIND: cannot listen on {addr}: {e}"))

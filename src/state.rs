@@ -7,6 +7,7 @@ use crate::crypto::hashers::Hasher;
 use crate::crypto::jwt::JwtKeys;
 use crate::crypto::pool::HashPool;
 use crate::delivery::{Channels, DeliveryQueue, QueueConfig};
+use crate::domain::Clock;
 use crate::error::Result;
 use crate::flows::policy;
 use crate::store::Store;
@@ -21,6 +22,8 @@ pub struct Services {
     pub delivery: DeliveryQueue,
     /// Throttle counters (contract §7).
     pub limiter: Arc<dyn crate::throttle::Limiter>,
+    /// Where flows read the time (`config.clock`).
+    pub clock: Clock,
 }
 
 pub type AppState = Arc<Services>;
@@ -50,6 +53,7 @@ impl Services {
             hashing: HashPool::new(Hasher::new(config.password_hasher), cores),
             delivery,
             limiter: crate::throttle::from_config(&config).map_err(crate::error::Error::internal)?,
+            clock: config.clock.clone(),
             secret,
             store,
             config,

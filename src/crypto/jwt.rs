@@ -24,6 +24,10 @@ pub struct Claims {
     pub role: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Not before: authgate never sets it, but a token that carries one is
+    /// held to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -46,9 +50,10 @@ impl JwtKeys {
     pub fn new(secret: &[u8]) -> JwtKeys {
         // Only HS256 is accepted: `alg: none` or any other header is refused.
         let mut validation = Validation::new(Algorithm::HS256);
-        // SimpleJWT allows no leeway; jsonwebtoken's default is 60 s.
-        validation.leeway = 0;
-        validation.validate_exp = true;
+        // Times are checked in `verify` against the service's clock, not
+        // jsonwebtoken's reading of the system time.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_required_spec_claims(&["exp"]);
         JwtKeys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
     }
@@ -58,16 +63,28 @@ impl JwtKeys {
             .expect("HS256 signing of plain claims cannot fail")
     }
 
-    /// Verifies the signature and expiry, and that the token is of `kind`.
-    pub fn verify(&self, token: &str, kind: TokenType) -> Result<Claims, TokenError> {
+    /// Verifies the signature, that the token is of `kind`, and its times
+    /// at `now` (unix seconds): expired at `exp` (SimpleJWT allows no
+    /// leeway), and refused when `iat` or `nbf` lies more than
+    /// [`FUTURE_LEEWAY`] seconds ahead (contract §14.4).
+    pub fn verify(&self, token: &str, kind: TokenType, now: i64) -> Result<Claims, TokenError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
-        if data.claims.token_type != kind {
+        let c = data.claims;
+        let from_the_future = |t: Option<i64>| t.is_some_and(|t| t > now.saturating_add(FUTURE_LEEWAY));
+        if c.exp <= now || from_the_future(Some(c.iat)) || from_the_future(c.nbf) {
+            return Err(TokenError::Invalid);
+        }
+        if c.token_type != kind {
             return Err(TokenError::WrongType);
         }
-        Ok(data.claims)
+        Ok(c)
     }
 }
+
+/// How far ahead of the clock a token's `iat` or `nbf` may lie: clocks of
+/// the machines that mint and check tokens drift apart a little.
+pub const FUTURE_LEEWAY: i64 = 60;
 
 /// Claims for a new token of `kind` issued at `now` (unix seconds).
 pub fn claims(kind: TokenType, user_id: &str, role: &str, sid: &str, jti: String, now: i64, ttl: Duration) -> Claims {
@@ -79,6 +96,7 @@ pub fn claims(kind: TokenType, user_id: &str, role: &str, sid: &str, jti: String
         user_id: user_id.to_string(),
         role: role.to_string(),
         sid: Some(sid.to_string()),
+        nbf: None,
     }
 }
 
@@ -104,8 +122,8 @@ mod tests {
     fn round_trips_and_checks_the_type() {
         let k = keys();
         let token = k.sign(&sample(TokenType::Refresh, now(), 60));
-        assert_eq!(k.verify(&token, TokenType::Refresh).unwrap().user_id, "u1");
-        assert_eq!(k.verify(&token, TokenType::Access), Err(TokenError::WrongType));
+        assert_eq!(k.verify(&token, TokenType::Refresh, now()).unwrap().user_id, "u1");
+        assert_eq!(k.verify(&token, TokenType::Access, now()), Err(TokenError::WrongType));
     }
 
     #[test]
@@ -125,20 +143,36 @@ mod tests {
     fn refuses_expired_tampered_foreign_and_unsigned_tokens() {
         let k = keys();
         let expired = k.sign(&sample(TokenType::Access, now() - 600, 300));
-        assert_eq!(k.verify(&expired, TokenType::Access), Err(TokenError::Invalid));
+        assert_eq!(k.verify(&expired, TokenType::Access, now()), Err(TokenError::Invalid));
 
         let good = k.sign(&sample(TokenType::Access, now(), 300));
         let (head, rest) = good.split_once('.').unwrap();
         let (_, sig) = rest.split_once('.').unwrap();
         let forged_payload = B64.encode(serde_json::to_vec(&sample(TokenType::Access, now(), 99999)).unwrap());
-        assert!(k.verify(&format!("{head}.{forged_payload}.{sig}"), TokenType::Access).is_err());
+        assert!(k.verify(&format!("{head}.{forged_payload}.{sig}"), TokenType::Access, now()).is_err());
 
         let foreign = JwtKeys::new(b"another-secret-another-secret-123").sign(&sample(TokenType::Access, now(), 300));
-        assert!(k.verify(&foreign, TokenType::Access).is_err());
+        assert!(k.verify(&foreign, TokenType::Access, now()).is_err());
 
         let none_header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let payload = B64.encode(serde_json::to_vec(&sample(TokenType::Access, now(), 300)).unwrap());
-        assert!(k.verify(&format!("{none_header}.{payload}."), TokenType::Access).is_err());
-        assert!(k.verify("not-a-token", TokenType::Access).is_err());
+        assert!(k.verify(&format!("{none_header}.{payload}."), TokenType::Access, now()).is_err());
+        assert!(k.verify("not-a-token", TokenType::Access, now()).is_err());
+    }
+
+    #[test]
+    fn expiry_is_exact_and_a_token_from_the_future_is_refused() {
+        let k = keys();
+        let t = 1_700_000_000;
+        let token = k.sign(&sample(TokenType::Access, t, 300));
+        assert!(k.verify(&token, TokenType::Access, t + 299).is_ok());
+        assert_eq!(k.verify(&token, TokenType::Access, t + 300), Err(TokenError::Invalid), "expired at exp");
+        assert!(k.verify(&token, TokenType::Access, t - 60).is_ok(), "iat within the leeway");
+        assert_eq!(k.verify(&token, TokenType::Access, t - 61), Err(TokenError::Invalid), "iat too far ahead");
+        let mut later = sample(TokenType::Access, t, 3600);
+        later.nbf = Some(t + 120);
+        let token = k.sign(&later);
+        assert_eq!(k.verify(&token, TokenType::Access, t), Err(TokenError::Invalid), "nbf too far ahead");
+        assert!(k.verify(&token, TokenType::Access, t + 61).is_ok(), "nbf within the leeway");
     }
 }

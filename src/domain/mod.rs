@@ -1,14 +1,17 @@
 //! Values parsed once at the edge. Holding one is proof that it is valid.
 
 mod audit;
+mod clock;
 mod email;
 mod login_id;
+pub mod network;
 mod password;
 mod phone;
 mod role;
 mod user;
 
 pub use audit::{AuditEvent, ClientInfo, Outcome};
+pub use clock::Clock;
 pub use email::Email;
 pub use login_id::LoginId;
 pub use password::Password;

@@ -1,6 +1,5 @@
 //! Signing in with an email or phone and a password (contract §5 login).
 
-use chrono::Utc;
 use serde_json::json;
 
 use super::tokens::{self, TokenPair};
@@ -42,7 +41,7 @@ pub async fn login(svc: &Services, login: &str, password: &Password, client: &Cl
     if verdict.needs_upgrade {
         upgrade_hash(svc, &user, password);
     }
-    let now = Utc::now();
+    let now = svc.clock.now();
     let (session, tokens) = tokens::new_session(svc, &user, client, now);
     let event = AuditEvent::new("login", Outcome::Success, Some(user.id), client)
         .with_detail(json!({"session_id": session.id}));

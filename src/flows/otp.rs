@@ -84,7 +84,7 @@ async fn resend(svc: &Services, login: &LoginId, client: &ClientInfo) -> Result<
             .with_detail(serde_json::json!({"reason": "no_unverified_account"}));
         return svc.store.record_audit(&event).await;
     };
-    let code = issue(svc, user.id, OtpPurpose::Verify, Utc::now());
+    let code = issue(svc, user.id, OtpPurpose::Verify, svc.clock.now());
     let event = AuditEvent::new("otp_resend", Outcome::Success, Some(user.id), client);
     if !svc.store.replace_otp(user.id, OtpPurpose::Verify, &code.digest, code.expires_at, &event).await? {
         return quota_spent(svc, &user, OtpPurpose::Verify, client).await;

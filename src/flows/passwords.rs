@@ -1,6 +1,5 @@
 //! Password reset (by emailed link or SMS code) and change (contract §5).
 
-use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -44,7 +43,7 @@ async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Res
             let Some(email) = &user.email else { return Ok(()) };
             svc.store.record_audit(&event("email")).await?;
             let pk = user.id.to_string();
-            let token = reset_token::make(&svc.secret.0, &subject(&user, &pk), Utc::now());
+            let token = reset_token::make(&svc.secret.0, &subject(&user, &pk), svc.clock.now());
             let link = svc
                 .config
                 .reset_url
@@ -57,7 +56,7 @@ async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Res
             svc.delivery.send(Message::Email { to: email.to_string(), subject: "Reset your password".into(), body });
         }
         LoginId::Phone(_) => {
-            let code = otp::issue(svc, user.id, OtpPurpose::Reset, Utc::now());
+            let code = otp::issue(svc, user.id, OtpPurpose::Reset, svc.clock.now());
             if !svc.store.replace_otp(user.id, OtpPurpose::Reset, &code.digest, code.expires_at, &event("sms")).await? {
                 return otp::quota_spent(svc, &user, OtpPurpose::Reset, client).await;
             }
@@ -89,7 +88,7 @@ pub async fn confirm_with_link(
     let id = reset_token::decode_uidb64(uidb64).and_then(|s| Uuid::parse_str(&s).ok()).ok_or_else(bad)?;
     let user = svc.store.find_user(id).await?.filter(User::can_sign_in).ok_or_else(bad)?;
     let pk = user.id.to_string();
-    if !reset_token::check(&svc.secret.0, &subject(&user, &pk), token, Utc::now(), RESET_LINK_SECS) {
+    if !reset_token::check(&svc.secret.0, &subject(&user, &pk), token, svc.clock.now(), RESET_LINK_SECS) {
         return Err(bad());
     }
     check_policy(svc, &user, new, "new_password")?;
@@ -177,7 +176,7 @@ pub async fn change(
         return Err(Error::field("new_password", "The new password must be different from the current password."));
     }
     check_policy(svc, user, new, "new_password")?;
-    let now = Utc::now();
+    let now = svc.clock.now();
     let (session, pair) = tokens::new_session(svc, user, client, now);
     let change = PasswordChange {
         user_id: user.id,

@@ -1,6 +1,5 @@
 //! Self-registration (contract §5 register).
 
-use chrono::Utc;
 use uuid::Uuid;
 
 use super::otp;
@@ -56,7 +55,7 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
         role: reg.role,
         is_verified: false,
     };
-    let code = otp::issue(svc, new.id, OtpPurpose::Verify, Utc::now());
+    let code = otp::issue(svc, new.id, OtpPurpose::Verify, svc.clock.now());
     let event = |id| AuditEvent::new("register", Outcome::Success, Some(id), client);
     let user = match svc.store.create_user(&new, Some((&code.digest, code.expires_at)), event).await? {
         Ok(user) => user,

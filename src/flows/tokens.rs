@@ -41,6 +41,7 @@ fn sign_refresh(svc: &Services, user: &User, sid: &str, state: &RefreshState) ->
         user_id: user.id.to_string(),
         role: user.role.as_str().to_string(),
         sid: Some(sid.to_string()),
+        nbf: None,
     })
 }
 
@@ -74,7 +75,7 @@ pub fn new_session(svc: &Services, user: &User, client: &ClientInfo, now: DateTi
 
 /// Verifies a refresh token and returns its claims with the session id.
 pub fn verify_refresh(svc: &Services, token: &str) -> Option<(Claims, Uuid, String)> {
-    let claims = svc.keys.verify(token, TokenType::Refresh).ok()?;
+    let claims = svc.keys.verify(token, TokenType::Refresh, svc.clock.unix()).ok()?;
     let user_id = Uuid::parse_str(&claims.user_id).ok()?;
     let sid = claims.sid.clone()?;
     Some((claims, user_id, sid))
@@ -90,7 +91,7 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
     };
     let (claims, user_id, sid) = verify_refresh(svc, token).ok_or_else(invalid)?;
     let user = svc.store.find_user(user_id).await?.filter(User::can_sign_in).ok_or_else(invalid)?;
-    let now = Utc::now();
+    let now = svc.clock.now();
     let next = refresh_state(svc, now);
     let (audit_sid, jti, client) = (sid.clone(), claims.jti.clone(), client.clone());
     let audit = move |r: &Rotation| {

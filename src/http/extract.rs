@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::throttle::Authenticated;
 use crate::domain::{ClientInfo, Role};
 use crate::error::{Error, FieldErrors};
 use crate::flows::auth::{Principal, authenticate};
@@ -85,8 +86,10 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let token = bearer_token(&parts.headers).map_err(Error::Unauthorized)?;
-        let me = authenticate(state, token).await?;
+        let me = match parts.extensions.remove::<Authenticated>() {
+            Some(Authenticated(me)) => me, // checked by the throttle already
+            None => authenticate(state, bearer_token(&parts.headers).map_err(Error::Unauthorized)?).await?,
+        };
         super::observe::note_user(&parts.extensions, &me.user.id);
         Ok(Auth(me))
     }

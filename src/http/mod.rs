@@ -14,6 +14,7 @@ mod passwords;
 mod reply;
 mod schemas;
 mod sessions;
+mod throttle;
 
 use axum::Router;
 use axum::middleware;
@@ -28,24 +29,29 @@ pub use observe::{REQUEST_ID, RequestId, metrics_router};
 
 use crate::state::AppState;
 use crate::throttle::Scope;
+use throttle::Access;
 
 /// The prefixes every feature is mounted under (contract §2).
 const VERSIONS: [&str; 2] = ["/api/v1", "/api/v2"];
 
 /// A feature: its path under `{v}`, its legacy path if it has one, its
-/// throttle scope (contract §7), its handlers and their OpenAPI operations
-/// (from each handler's `#[utoipa::path]`, see `openapi.rs`).
+/// throttle scope (contract §7), whether it needs a Bearer token, its
+/// handlers and their OpenAPI operations (from each handler's
+/// `#[utoipa::path]`, see `openapi.rs`).
 struct Feature {
     path: &'static str,
     legacy: Option<&'static str>,
     scope: Scope,
+    access: Access,
     handlers: MethodRouter<AppState>,
     api: Paths,
     schemas: Vec<(String, RefOr<Schema>)>,
 }
 
 /// `routes` is `routes!(handler, ...)`: the handlers, routed by the methods
-/// their annotations declare, with those annotations' operations.
+/// their annotations declare, with those annotations' operations. A route
+/// needs a Bearer token when its operations declare the `bearer` security
+/// scheme: the document and the throttle read the same annotation.
 fn feature(
     path: &'static str,
     legacy: Option<&'static str>,
@@ -58,7 +64,16 @@ fn feature(
         "the #[utoipa::path] of the handlers of {path} names another path: {:?}",
         api.paths.keys()
     );
-    Feature { path, legacy, scope, handlers, api, schemas }
+    let access = if needs_bearer(&api) { Access::Bearer } else { Access::Anonymous };
+    Feature { path, legacy, scope, access, handlers, api, schemas }
+}
+
+/// Whether any operation of `api` declares a security scheme.
+fn needs_bearer(api: &Paths) -> bool {
+    let secured = |op: &utoipa::openapi::path::Operation| op.security.as_ref().is_some_and(|s| !s.is_empty());
+    api.paths.values().any(|item| {
+        [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten().any(secured)
+    })
 }
 
 fn features() -> Vec<Feature> {
@@ -101,7 +116,7 @@ pub fn router(state: AppState) -> Router {
     let features: Vec<(Feature, MethodRouter<AppState>)> = features()
         .into_iter()
         .map(|f| {
-            let throttled = crate::throttle::layer(&state, f.scope, f.handlers.clone());
+            let throttled = throttle::layer(&state, f.scope, f.access, f.handlers.clone());
             (f, throttled)
         })
         .collect();

@@ -123,7 +123,7 @@ pub async fn metrics(State(svc): State<AppState>) -> Response {
 /// `/metrics` added to `router` when metrics are on and not served on an
 /// address of their own.
 pub fn with_metrics(router: Router<AppState>, state: &AppState) -> Router<AppState> {
-    if state.config.metrics_enabled && state.config.metrics_bind.is_none() {
+    if state.config.metrics_enabled && state.config.metrics_bind == crate::config::MetricsBind::Main {
         router.route("/metrics", get(metrics))
     } else {
         router

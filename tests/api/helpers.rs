@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use authgate::Config;
-use authgate::config::Secret;
+use authgate::config::{MetricsBind, Secret};
 use authgate::store::Backend;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
@@ -68,6 +68,9 @@ fn test_config(db: &TestDatabase, configure: impl FnOnce(&mut Config)) -> Config
         secret_key: Some(Secret(TEST_SECRET.into())),
         throttle_enabled: false,
         expose_otp: true,
+        // Most tests scrape the server they talk to; a test of the private
+        // listener asks for one (observability.rs).
+        metrics_bind: MetricsBind::Main,
         ..Config::default()
     };
     configure(&mut config);

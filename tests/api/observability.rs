@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authgate::config::Secret;
+use authgate::config::{MetricsBind, Secret};
 use authgate::telemetry::{HTTP_DURATION, HTTP_REQUESTS, LOGINS, REFRESH_REUSE, THROTTLED, TOKEN_REFRESHES};
 use axum::Json;
 use axum::extract::State;
@@ -136,7 +136,7 @@ async fn a_throttled_request_is_counted_by_scope_and_keeps_its_request_id() {
 
 #[tokio::test]
 async fn with_a_metrics_address_metrics_are_served_there_only() {
-    let s = spawn_stoppable_app(|c| c.metrics_bind = Some("127.0.0.1:0".parse().unwrap())).await;
+    let s = spawn_stoppable_app(|c| c.metrics_bind = MetricsBind::Separate("127.0.0.1:0".parse().unwrap())).await;
     let metrics_addr = s.metrics_addr.expect("the metrics address is bound");
 
     let r = s.app.get("/metrics", None).await;
