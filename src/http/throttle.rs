@@ -8,7 +8,6 @@
 //! cannot move a request out of its address's limit.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
@@ -20,7 +19,7 @@ use crate::domain::network::client_key;
 use crate::error::Error;
 use crate::flows::auth::{Principal, authenticate};
 use crate::state::AppState;
-use crate::throttle::{Decision, Scope, multiplier};
+use crate::throttle::{Decision, Scope, multiplier, whole_seconds};
 
 /// Whether a route's handlers need a Bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,23 +87,5 @@ fn client(state: &AppState, req: &Request) -> String {
         Some(net) if net.prefix_len() == net.max_prefix_len() => format!("ip:{}", net.addr()),
         Some(net) => format!("ip:{net}"),
         None => "ip:unknown".to_string(),
-    }
-}
-
-/// `d` in whole seconds, rounded up, at least 1 (for `Retry-After`).
-pub fn whole_seconds(d: Duration) -> u64 {
-    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_rounds_up_to_at_least_one_second() {
-        assert_eq!(whole_seconds(Duration::ZERO), 1);
-        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
-        assert_eq!(whole_seconds(Duration::from_secs(6)), 6);
-        assert_eq!(whole_seconds(Duration::from_millis(6001)), 7);
     }
 }

@@ -83,3 +83,21 @@ pub fn multiplier(role: Role) -> u32 {
     }
 }
 
+
+/// `d` in whole seconds, rounded up, at least 1 (for `Retry-After`).
+pub fn whole_seconds(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_at_least_one_second() {
+        assert_eq!(whole_seconds(Duration::ZERO), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds(Duration::from_secs(6)), 6);
+        assert_eq!(whole_seconds(Duration::from_millis(6001)), 7);
+    }
+}
