@@ -307,11 +307,8 @@ impl Config {
                 .map_err(|_| bad(n, format!("invalid address {v:?} (expected host:port, e.g. 127.0.0.1:9100)")))?;
             // Naming the main address is the explicit request to serve
             // metrics there (contract §10).
-            c.metrics_bind = if addr == c.bind && addr.port() != 0 {
-                MetricsBind::Main
-            } else {
-                MetricsBind::Separate(addr)
-            };
+            c.metrics_bind =
+                if addr == c.bind && addr.port() != 0 { MetricsBind::Main } else { MetricsBind::Separate(addr) };
         }
         if let Some((n, v)) = get("AUTHGATE_SHUTDOWN_TIMEOUT") {
             c.shutdown_timeout = duration(n, v)?;
@@ -344,7 +341,10 @@ impl Config {
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| origin(s).ok_or_else(|| bad(n, format!("invalid origin {s:?} (expected e.g. https://shop.example)"))))
+                .map(|s| {
+                    origin(s)
+                        .ok_or_else(|| bad(n, format!("invalid origin {s:?} (expected e.g. https://shop.example)")))
+                })
                 .collect::<Result<_, _>>()?;
         }
         if let Some((n, v)) = get("AUTHGATE_REQUIRE_VERIFIED") {

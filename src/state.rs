@@ -31,6 +31,7 @@ pub type AppState = Arc<Services>;
 impl Services {
     /// Connects to the database, applies migrations and loads the secret.
     pub async fn build(config: Config) -> Result<AppState> {
+        config.check_production().map_err(crate::error::Error::internal)?;
         let store = Store::connect(&config.database_url, config.database_max_connections).await?;
         store.migrate().await?;
         let secret = match &config.secret_key {
@@ -45,6 +46,7 @@ impl Services {
             }
         };
         let channels = Channels::from_config(&config).map_err(crate::error::Error::internal)?;
+        channels.announce();
         let (delivery, _worker) = DeliveryQueue::start(Arc::new(channels), QueueConfig::default());
         policy::warm_up();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -1,7 +1,7 @@
 //! Logs and metrics. The log subscriber of the binary (text or one JSON
 //! object per line); every metric name authgate exports, the process-wide Prometheus
 //! recorder, and one small function per thing worth counting, so flows say
-//! `telemetry::login("success")` instead of spelling metric names.
+//! `telemetry::login(LoginOutcome::Success)` instead of spelling metric names.
 //!
 //! The recorder is global to the process (the `metrics` crate allows one),
 //! while `authgate::app()` may run several times in one process (the test
@@ -138,10 +138,33 @@ fn method_label(method: &str) -> &'static str {
     }
 }
 
-/// A login attempt: `success`, `unknown_account`, `wrong_password` or
-/// `inactive`.
-pub fn login(outcome: &'static str) {
-    counter!(LOGINS, "outcome" => outcome).increment(1);
+/// How a login attempt ended, as the metric tells it. An unknown account
+/// and a wrong password are one outcome: `/metrics` must not be an
+/// account-existence oracle (contract §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Success,
+    InvalidCredentials,
+    /// The right password for an inactive account.
+    Inactive,
+    /// The right password for an unverified account, with
+    /// `AUTHGATE_REQUIRE_VERIFIED` on.
+    Unverified,
+}
+
+impl LoginOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            LoginOutcome::Success => "success",
+            LoginOutcome::InvalidCredentials => "invalid_credentials",
+            LoginOutcome::Inactive => "inactive",
+            LoginOutcome::Unverified => "unverified",
+        }
+    }
+}
+
+pub fn login(outcome: LoginOutcome) {
+    counter!(LOGINS, "outcome" => outcome.label()).increment(1);
 }
 
 /// A refresh: `rotated`, `grace`, `reused`, `session_ended` or `invalid`.

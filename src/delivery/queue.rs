@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{Delivery, Message, Transport};
+use super::{Delivery, Handed, Message, Route, Transport};
 use crate::telemetry;
 
 /// Counters per outcome, for metrics and tests.
@@ -19,6 +19,10 @@ pub struct DeliveryStats {
     /// Accepted into the queue.
     pub queued: AtomicU64,
     pub sent: AtomicU64,
+    /// Written to the log in place of a channel (development mode).
+    pub logged: AtomicU64,
+    /// Refused at once: no channel, production mode.
+    pub undeliverable: AtomicU64,
     pub failed: AtomicU64,
     pub dropped: AtomicU64,
     pub retried: AtomicU64,
@@ -27,7 +31,9 @@ pub struct DeliveryStats {
 impl DeliveryStats {
     /// Accepted messages not yet sent nor given up.
     pub fn pending(&self) -> u64 {
-        let done = self.sent.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed);
+        let done = self.sent.load(Ordering::Relaxed)
+            + self.logged.load(Ordering::Relaxed)
+            + self.failed.load(Ordering::Relaxed);
         self.queued.load(Ordering::Relaxed).saturating_sub(done)
     }
 }
@@ -48,6 +54,8 @@ impl Default for QueueConfig {
 #[derive(Clone)]
 pub struct DeliveryQueue {
     tx: mpsc::Sender<Message>,
+    /// Asked where each message would go before it is queued.
+    transport: Arc<dyn Transport>,
     stats: Arc<DeliveryStats>,
     /// Tells the worker to stop taking messages and drain the queue.
     closing: Arc<watch::Sender<bool>>,
@@ -63,12 +71,12 @@ impl DeliveryQueue {
         let stats = Arc::new(DeliveryStats::default());
         let (closing, close_rx) = watch::channel(false);
         let (drained_tx, drained) = watch::channel(false);
-        let worker_stats = stats.clone();
+        let (worker_stats, worker_transport) = (stats.clone(), transport.clone());
         let worker = tokio::spawn(async move {
-            work(rx, close_rx, transport, cfg, worker_stats).await;
+            work(rx, close_rx, worker_transport, cfg, worker_stats).await;
             let _ = drained_tx.send(true);
         });
-        (DeliveryQueue { tx, stats, closing: Arc::new(closing), drained }, worker)
+        (DeliveryQueue { tx, transport, stats, closing: Arc::new(closing), drained }, worker)
     }
 
     pub fn stats(&self) -> &DeliveryStats {
@@ -87,7 +95,13 @@ impl DeliveryQueue {
 }
 
 impl Delivery for DeliveryQueue {
-    fn send(&self, message: Message) {
+    fn send(&self, message: Message) -> Handed {
+        if self.transport.route(&message) == Route::Nowhere {
+            self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
+            telemetry::delivery(message.channel(), "undeliverable");
+            tracing::warn!(channel = message.channel(), "no channel configured for this message; it was not sent");
+            return Handed::Undeliverable;
+        }
         // Counted before the hand-over, so `pending` never sees a message
         // sent that was not yet queued.
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
@@ -100,6 +114,7 @@ impl Delivery for DeliveryQueue {
             telemetry::delivery(channel, "dropped");
             tracing::error!(channel, reason = %e, "delivery queue refused a message; it was dropped");
         }
+        Handed::Queued
     }
 }
 
@@ -145,6 +160,11 @@ async fn deliver(transport: &dyn Transport, message: &Message, cfg: &QueueConfig
     let mut backoff = cfg.first_backoff;
     for attempt in 1..=cfg.attempts.max(1) {
         match transport.deliver(message).await {
+            Ok(()) if transport.route(message) == Route::Log => {
+                stats.logged.fetch_add(1, Ordering::Relaxed);
+                telemetry::delivery(channel, "logged");
+                return;
+            }
             Ok(()) => {
                 stats.sent.fetch_add(1, Ordering::Relaxed);
                 telemetry::delivery(channel, "sent");

@@ -20,7 +20,8 @@ pub struct Principal {
 /// Checks an access token and that its user and session are still live, so
 /// revocation and deactivation take effect at once.
 pub async fn authenticate(svc: &Services, token: &str) -> Result<Principal> {
-    let claims = svc.keys.verify(token, TokenType::Access, svc.clock.unix()).map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
+    let claims =
+        svc.keys.verify(token, TokenType::Access, svc.clock.unix()).map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
     let user_id = Uuid::parse_str(&claims.user_id).map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
     // Every token authgate issues names its session; one without could not
     // be revoked, so it is refused.

@@ -6,9 +6,10 @@ use super::tokens::{self, TokenPair};
 use crate::domain::{AuditEvent, ClientInfo, LoginId, Outcome, Password, User};
 use crate::error::{Error, Result};
 use crate::state::Services;
-use crate::telemetry;
+use crate::telemetry::{self, LoginOutcome};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid credentials.";
+const UNVERIFIED: &str = "Verify your email or phone number before signing in.";
 
 #[derive(Debug)]
 pub struct SignedIn {
@@ -26,17 +27,21 @@ pub async fn login(svc: &Services, login: &str, password: &Password, client: &Cl
     };
     let Some(mut user) = found else {
         svc.hashing.burn(password).await?;
-        failed(svc, None, "unknown_account", client).await?;
+        failed(svc, None, Failure::UnknownAccount, client).await?;
         return Err(Error::Unauthorized(INVALID_CREDENTIALS));
     };
     let verdict = svc.hashing.verify(password, &user.password_hash).await?;
     if !verdict.matches {
-        failed(svc, Some(&user), "wrong_password", client).await?;
+        failed(svc, Some(&user), Failure::WrongPassword, client).await?;
         return Err(Error::Unauthorized(INVALID_CREDENTIALS));
     }
     if !user.is_active {
-        failed(svc, Some(&user), "inactive", client).await?;
+        failed(svc, Some(&user), Failure::Inactive, client).await?;
         return Err(Error::Forbidden("This account is inactive."));
+    }
+    if svc.config.require_verified && !user.is_verified {
+        failed(svc, Some(&user), Failure::Unverified, client).await?;
+        return Err(Error::Forbidden(UNVERIFIED));
     }
     if verdict.needs_upgrade {
         upgrade_hash(svc, &user, password);
@@ -47,14 +52,44 @@ pub async fn login(svc: &Services, login: &str, password: &Password, client: &Cl
         .with_detail(json!({"session_id": session.id}));
     svc.store.open_session(&session, now, &event).await?;
     user.last_login = Some(now);
-    telemetry::login("success");
+    telemetry::login(LoginOutcome::Success);
     Ok(SignedIn { tokens, user })
 }
 
-async fn failed(svc: &Services, user: Option<&User>, reason: &'static str, client: &ClientInfo) -> Result<()> {
-    telemetry::login(reason);
+/// Why a sign-in failed. The audit event (read by admins) says which; the
+/// metric (which must stay private but might not) does not tell an unknown
+/// account from a wrong password.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    UnknownAccount,
+    WrongPassword,
+    Inactive,
+    Unverified,
+}
+
+impl Failure {
+    fn reason(self) -> &'static str {
+        match self {
+            Failure::UnknownAccount => "unknown_account",
+            Failure::WrongPassword => "wrong_password",
+            Failure::Inactive => "inactive",
+            Failure::Unverified => "unverified",
+        }
+    }
+
+    fn metric(self) -> LoginOutcome {
+        match self {
+            Failure::UnknownAccount | Failure::WrongPassword => LoginOutcome::InvalidCredentials,
+            Failure::Inactive => LoginOutcome::Inactive,
+            Failure::Unverified => LoginOutcome::Unverified,
+        }
+    }
+}
+
+async fn failed(svc: &Services, user: Option<&User>, why: Failure, client: &ClientInfo) -> Result<()> {
+    telemetry::login(why.metric());
     let event = AuditEvent::new("login_failed", Outcome::Failure, user.map(|u| u.id), client)
-        .with_detail(json!({"reason": reason}));
+        .with_detail(json!({"reason": why.reason()}));
     svc.store.record_audit(&event).await
 }
 

@@ -47,6 +47,26 @@ pub(crate) fn after_the_answer(
 
 const BACKGROUND_LIMIT: usize = 256;
 
+/// Hands `message` for `user` to the delivery queue. One that cannot go
+/// anywhere (production mode without its channel, contract §8) is audited
+/// `undeliverable`; the flow's answer is the same either way.
+pub(crate) async fn send(
+    svc: &crate::state::Services,
+    user: crate::domain::UserId,
+    message: crate::delivery::Message,
+    client: &crate::domain::ClientInfo,
+) -> crate::error::Result<()> {
+    use crate::delivery::{Delivery, Handed};
+    use crate::domain::{AuditEvent, Outcome};
+    let channel = message.channel();
+    if svc.delivery.send(message) == Handed::Undeliverable {
+        let event = AuditEvent::new("undeliverable", Outcome::Failure, Some(user), client)
+            .with_detail(serde_json::json!({"channel": channel}));
+        svc.store.record_audit(&event).await?;
+    }
+    Ok(())
+}
+
 /// The field errors for identifiers another live account already holds.
 pub(crate) fn taken_errors(taken: crate::store::UserTaken) -> crate::error::FieldErrors {
     let mut errors = crate::error::FieldErrors::new();

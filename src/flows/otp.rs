@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::crypto::otp;
-use crate::delivery::{Delivery, Message};
+use crate::delivery::Message;
 use crate::domain::{AuditEvent, ClientInfo, LoginId, Outcome, User, UserId};
 use crate::error::{Error, Result};
 use crate::state::{AppState, Services};
@@ -28,7 +28,7 @@ pub fn issue(svc: &Services, user_id: UserId, purpose: OtpPurpose, now: DateTime
 }
 
 /// Sends a code by SMS when the account has a phone, else by email.
-pub fn deliver(svc: &Services, user: &User, code: &str, purpose: OtpPurpose) {
+pub async fn deliver(svc: &Services, user: &User, code: &str, purpose: OtpPurpose, client: &ClientInfo) -> Result<()> {
     let what = match purpose {
         OtpPurpose::Verify => "verification",
         OtpPurpose::Reset => "password reset",
@@ -37,9 +37,9 @@ pub fn deliver(svc: &Services, user: &User, code: &str, purpose: OtpPurpose) {
     let message = match (&user.phone, &user.email) {
         (Some(phone), _) => Message::Sms { to: phone.to_string(), body },
         (None, Some(email)) => Message::Email { to: email.to_string(), subject: format!("Your {what} code"), body },
-        (None, None) => return,
+        (None, None) => return Ok(()),
     };
-    svc.delivery.send(message);
+    super::send(svc, user.id, message, client).await
 }
 
 /// Checks a verification code; on success the account is verified.
@@ -89,8 +89,7 @@ async fn resend(svc: &Services, login: &LoginId, client: &ClientInfo) -> Result<
     if !svc.store.replace_otp(user.id, OtpPurpose::Verify, &code.digest, code.expires_at, &event).await? {
         return quota_spent(svc, &user, OtpPurpose::Verify, client).await;
     }
-    deliver(svc, &user, &code.plain, OtpPurpose::Verify);
-    Ok(())
+    deliver(svc, &user, &code.plain, OtpPurpose::Verify, client).await
 }
 
 /// The window's quota of codes is spent: nothing is sent (the answer was

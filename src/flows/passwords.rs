@@ -7,7 +7,7 @@ use super::otp;
 use super::policy::{self, Attributes};
 use super::tokens::{self, TokenPair};
 use crate::crypto::reset_token::{self, TokenSubject};
-use crate::delivery::{Delivery, Message};
+use crate::delivery::Message;
 use crate::domain::{AuditEvent, ClientInfo, Email, LoginId, Outcome, Password, Phone, User};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::{AppState, Services};
@@ -53,14 +53,15 @@ async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Res
                 "Someone asked to reset the password of your account.\n\nTo choose a new password, open:\n{link}\n\n\
                  The link works once and expires in 24 hours. If you did not ask for this, ignore this email."
             );
-            svc.delivery.send(Message::Email { to: email.to_string(), subject: "Reset your password".into(), body });
+            let message = Message::Email { to: email.to_string(), subject: "Reset your password".into(), body };
+            super::send(svc, user.id, message, client).await?;
         }
         LoginId::Phone(_) => {
             let code = otp::issue(svc, user.id, OtpPurpose::Reset, svc.clock.now());
             if !svc.store.replace_otp(user.id, OtpPurpose::Reset, &code.digest, code.expires_at, &event("sms")).await? {
                 return otp::quota_spent(svc, &user, OtpPurpose::Reset, client).await;
             }
-            otp::deliver(svc, &user, &code.plain, OtpPurpose::Reset);
+            otp::deliver(svc, &user, &code.plain, OtpPurpose::Reset, client).await?;
         }
     }
     Ok(())

@@ -64,7 +64,7 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
             return Err(Error::Validation(super::taken_errors(taken)));
         }
     };
-    otp::deliver(svc, &user, &code.plain, OtpPurpose::Verify);
+    otp::deliver(svc, &user, &code.plain, OtpPurpose::Verify, client).await?;
     let otp = svc.config.expose_otp.then_some(code.plain);
     Ok(Registered { user, otp })
 }

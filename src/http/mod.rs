@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod extract;
 mod forms;
+mod headers;
 mod me;
 mod observe;
 pub mod openapi;
@@ -71,9 +72,9 @@ fn feature(
 /// Whether any operation of `api` declares a security scheme.
 fn needs_bearer(api: &Paths) -> bool {
     let secured = |op: &utoipa::openapi::path::Operation| op.security.as_ref().is_some_and(|s| !s.is_empty());
-    api.paths.values().any(|item| {
-        [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten().any(secured)
-    })
+    api.paths
+        .values()
+        .any(|item| [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten().any(secured))
 }
 
 fn features() -> Vec<Feature> {
@@ -137,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .layer(middleware::from_fn(ops::envelope_bare_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(ops::panic_to_envelope))
+        .layer(middleware::from_fn_with_state(state.clone(), headers::headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe::observe))
         .with_state(state)
 }

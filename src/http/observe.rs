@@ -136,6 +136,7 @@ pub fn metrics_router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(super::ops::not_found)
         .layer(middleware::from_fn(super::ops::envelope_bare_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), super::headers::headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -83,7 +83,6 @@ pub fn multiplier(role: Role) -> u32 {
     }
 }
 
-
 /// `d` in whole seconds, rounded up, at least 1 (for `Retry-After`).
 pub fn whole_seconds(d: Duration) -> u64 {
     (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)

@@ -313,6 +313,26 @@ impl TestApp {
         hash
     }
 
+    /// The audit events with `action`, oldest first: `(outcome, user_id,
+    /// detail)`.
+    pub async fn audit_events(&self, action: &str) -> Vec<(String, Option<String>, Value)> {
+        let pool = self.db.pool().await;
+        let rows: Vec<(String, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT outcome, user_id, detail FROM audit_events WHERE action = $1 ORDER BY at, id")
+                .bind(action)
+                .fetch_all(&pool)
+                .await
+                .expect("the audit table is readable");
+        pool.close().await;
+        let detail = |d: Option<String>| d.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null);
+        rows.into_iter().map(|(outcome, user, d)| (outcome, user, detail(d))).collect()
+    }
+
+    /// The SQLite file of this server's database (`None` on PostgreSQL).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        self.db.dir.as_ref().map(|dir| dir.join("authgate.db"))
+    }
+
     /// Starts a second instance on this one's database, as another
     /// machine behind the same load balancer would run.
     pub async fn spawn_peer(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
@@ -403,6 +423,30 @@ impl Drop for TestDatabase {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+// ---------------------------------------------------------------- metrics
+
+/// `GET /metrics` on `addr`: a 200 of Prometheus text.
+pub async fn scrape(app: &TestApp, addr: SocketAddr) -> String {
+    let res = app.client.get(format!("http://{addr}/metrics")).send().await.expect("/metrics answers");
+    assert_eq!(res.status(), StatusCode::OK);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("text/plain"), "Content-Type {content_type}");
+    assert!(res.headers().contains_key("x-request-id"), "no X-Request-Id on /metrics");
+    res.text().await.expect("a body")
+}
+
+/// The sum of the samples of `name` whose labels include every one of
+/// `labels` (0 when there is none yet).
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| *series == name || series.starts_with(&format!("{name}{{")))
+        .filter(|(series, _)| labels.iter().all(|(k, v)| series.contains(&format!("{k}=\"{v}\""))))
+        .map(|(_, value)| value.parse::<f64>().expect("a number"))
+        .sum()
 }
 
 // ---------------------------------------------------------------- answers

@@ -58,8 +58,8 @@ fn assert_throttled(r: &Reply) -> u64 {
 
 /// Registers `email` (as `role`) and signs in from `ip` (via the trusted
 /// proxy), so that setting up spends none of 127.0.0.1's budget. Returns the
-/// access token.
-async fn signed_in_from(app: &TestApp, ip: &str, email: &str, role: &str) -> String {
+/// access and refresh tokens.
+async fn session_from(app: &TestApp, ip: &str, email: &str, role: &str) -> (String, String) {
     let xff = [("x-forwarded-for", ip)];
     let body = json!({"email": email, "password": PASSWORD, "first_name": "Ana", "role": role});
     let r = app.send_with_headers(Method::POST, REGISTER, None, Some(&body), &xff).await;
@@ -67,7 +67,19 @@ async fn signed_in_from(app: &TestApp, ip: &str, email: &str, role: &str) -> Str
     let body = json!({"email_or_phone": email, "password": PASSWORD});
     let r = app.send_with_headers(Method::POST, LOGIN, None, Some(&body), &xff).await;
     assert_eq!(r.status, StatusCode::OK, "login failed: {}", r.body);
-    text(&r.body["data"]["access"])
+    (text(&r.body["data"]["access"]), text(&r.body["data"]["refresh"]))
+}
+
+/// `session_from`'s access token.
+async fn signed_in_from(app: &TestApp, ip: &str, email: &str, role: &str) -> String {
+    session_from(app, ip, email, role).await.0
+}
+
+/// Signs out the session of `refresh` (from `ip`).
+async fn logout_from(app: &TestApp, ip: &str, access: &str, refresh: &str) {
+    let body = json!({ "refresh": refresh });
+    let r = app.send_with_headers(Method::POST, LOGOUT, Some(access), Some(&body), &[("x-forwarded-for", ip)]).await;
+    assert_eq!(r.status, StatusCode::OK, "logout failed: {}", r.body);
 }
 
 #[tokio::test]
@@ -161,30 +173,101 @@ async fn burst_and_sustained_count_apart() {
     assert_throttled(&burst(&app, None, None).await);
 }
 
+/// A wrong login for an address nobody has (each time another, so the
+/// per-account delay of §14.1 never applies), as `token`, from `xff`.
+async fn wrong_login(app: &TestApp, token: Option<&str>, xff: &str) -> Reply {
+    let body = json!({"email_or_phone": unique_email(), "password": "not the password"});
+    app.send_with_headers(Method::POST, LOGIN, token, Some(&body), &[("x-forwarded-for", xff)]).await
+}
+
+/// Security review, finding 1: one address with N throwaway accounts got
+/// N × 10 login guesses a minute, because any signature-valid access token
+/// moved a request to a per-user key, even a logged-out session's.
 #[tokio::test]
-async fn signed_in_burst_requests_count_per_user() {
+async fn tokens_do_not_move_sign_in_attempts_out_of_their_address_limit() {
+    // Arrange
+    let app = spawn_app_with(|c| {
+        throttled(c, "10/min", "1000/day");
+        behind_local_proxy(c);
+    })
+    .await;
+    let mut tokens = Vec::new();
+    for i in 1..=2 {
+        tokens.push(signed_in_from(&app, &format!("192.0.2.{i}"), &unique_email(), "client").await);
+    }
+    let (logged_out, refresh) = session_from(&app, "192.0.2.3", &unique_email(), "client").await;
+    logout_from(&app, "192.0.2.3", &logged_out, &refresh).await;
+    tokens.push(logged_out);
+
+    // Act and assert: without tokens, 10 wrong logins then 429.
+    for i in 1..=10 {
+        let r = wrong_login(&app, None, "203.0.113.7").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}: {}", r.body);
+    }
+    assert_throttled(&wrong_login(&app, None, "203.0.113.7").await);
+    assert_throttled(&wrong_login(&app, None, "203.0.113.7").await);
+
+    // With a token each time, from another address: the same 10.
+    let mut refused = 0;
+    for i in 0..30 {
+        let r = wrong_login(&app, Some(&tokens[i % 3]), "203.0.113.8").await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        } else {
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}: {}", r.body);
+        }
+    }
+    assert_eq!(refused, 20, "10 of 30 wrong logins pass, whatever tokens they carry");
+}
+
+/// On a route that needs a Bearer token, only a token that passes the whole
+/// check (a live session) selects the user's budget; a revoked session's
+/// token counts against the address, like no token.
+#[tokio::test]
+async fn a_revoked_sessions_token_counts_against_the_address() {
+    // Arrange
+    let app = spawn_app_with(|c| {
+        throttled(c, "1000/min", "3/hour");
+        behind_local_proxy(c);
+    })
+    .await;
+    let live = signed_in_from(&app, "192.0.2.1", &unique_email(), "client").await;
+    let (revoked, refresh) = session_from(&app, "192.0.2.2", &unique_email(), "client").await;
+    logout_from(&app, "192.0.2.2", &revoked, &refresh).await;
+
+    // Act: the revoked token from 127.0.0.1, then no token from there.
+    for i in 1..=2 {
+        assert_unauthorized(&sustained(&app, Some(&revoked)).await, &format!("revoked token, request {i}"));
+    }
+    assert_unauthorized(&sustained(&app, None).await, "anonymous");
+
+    // Assert: the address's 3 are spent; the live session has its own.
+    assert_throttled(&sustained(&app, Some(&revoked)).await);
+    assert_throttled(&sustained(&app, None).await);
+    all_pass(3, "the live session", || sustained(&app, Some(&live))).await;
+    assert_throttled(&sustained(&app, Some(&live)).await);
+}
+
+/// An IPv6 client can use any address of its /64: it gets one budget.
+#[tokio::test]
+async fn ipv6_clients_share_one_budget_per_64() {
+    // Arrange
     let app = spawn_app_with(|c| {
         throttled(c, "3/min", "1000/day");
         behind_local_proxy(c);
     })
     .await;
-    let ana = signed_in_from(&app, "192.0.2.1", &unique_email(), "client").await;
-    let bea = signed_in_from(&app, "192.0.2.2", &unique_email(), "client").await;
 
-    // Two users behind one address: a budget each.
-    all_pass(3, "ana", || burst(&app, Some(&ana), None)).await;
-    assert_throttled(&burst(&app, Some(&ana), None).await);
-    all_pass(3, "bea", || burst(&app, Some(&bea), None)).await;
-    assert_throttled(&burst(&app, Some(&bea), None).await);
+    // Act
+    for ip in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:abcd::3"] {
+        let r = burst(&app, None, Some(ip)).await;
+        assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "{ip}: {}", r.body);
+    }
 
-    // The address's own (anonymous) budget is untouched; an invalid token
-    // counts as anonymous.
-    all_pass(2, "anonymous", || burst(&app, None, None)).await;
-    all_pass(1, "bad token", || burst(&app, Some("not-a-token"), None)).await;
-    assert_throttled(&burst(&app, None, None).await);
-    assert_throttled(&burst(&app, Some("not-a-token"), None).await);
-    // A signed-in user is still counted as themself.
-    assert_throttled(&burst(&app, Some(&ana), None).await);
+    // Assert
+    assert_throttled(&burst(&app, None, Some("2001:db8:1:2:ffff::9")).await);
+    let r = burst(&app, None, Some("2001:db8:1:3::1")).await;
+    assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS, "the next /64 is another client: {}", r.body);
 }
 
 #[tokio::test]
@@ -214,9 +297,10 @@ async fn two_instances_on_one_redis_share_the_burst_budget() {
     };
     let a = spawn_app_with(configure).await;
     let b = a.spawn_peer(configure).await;
-    // A client address of this run only (fd00::/8), so runs never share counters.
-    let id = uuid::Uuid::new_v4().as_u128();
-    let ip = std::net::Ipv6Addr::from((0xfd_u128 << 120) | (id >> 8)).to_string();
+    // A client /64 of this run only (in fd00::/8), so runs never share
+    // counters (an IPv6 client is counted by its /64).
+    let id = uuid::Uuid::new_v4().as_u128() >> 72;
+    let ip = std::net::Ipv6Addr::from((0xfd_u128 << 120) | (id << 64) | 1).to_string();
 
     for i in 1..=10 {
         let app = if i % 2 == 0 { &a } else { &b };
@@ -228,7 +312,7 @@ async fn two_instances_on_one_redis_share_the_burst_budget() {
     assert_throttled(&burst(&b, None, Some(&ip)).await);
 
     // Another address still has its budget on either instance.
-    let other = std::net::Ipv6Addr::from((0xfd_u128 << 120) | ((id >> 8) ^ 1)).to_string();
+    let other = std::net::Ipv6Addr::from((0xfd_u128 << 120) | ((id ^ 1) << 64) | 1).to_string();
     all_pass(5, "another client on A", || burst(&a, None, Some(&other))).await;
     all_pass(5, "another client on B", || burst(&b, None, Some(&other))).await;
     assert_throttled(&burst(&a, None, Some(&other)).await);

@@ -44,11 +44,25 @@ fn forgeries(genuine: &str, secret: &str) -> Vec<(&'static str, String)> {
         sign(&c, secret)
     };
     let foreign = sign(&claims, "another-secret-another-secret-another-secret");
+    // Contract §14.4: issued, or valid from, more than 60 s ahead.
+    let from_the_future = {
+        let mut c = claims.clone();
+        c["iat"] = json!(now() + 120);
+        c["exp"] = json!(now() + 900);
+        sign(&c, secret)
+    };
+    let not_yet_valid = {
+        let mut c = claims.clone();
+        c["nbf"] = json!(now() + 120);
+        sign(&c, secret)
+    };
     vec![
         ("tampered payload", tampered),
         ("alg none", unsigned),
         ("expired", expired),
         ("wrong secret", foreign),
+        ("issued in the future", from_the_future),
+        ("not valid before a future time", not_yet_valid),
         ("signature cut off", format!("{}.{}.", parts[0], parts[1])),
         ("not a JWT", "not-a-token".to_string()),
     ]
