@@ -14,10 +14,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 
-use super::extract::{bearer_token, client_ip};
+use super::extract::{Authenticated, bearer_token, client_ip};
 use crate::domain::network::client_key;
 use crate::error::Error;
-use crate::flows::auth::{Principal, authenticate};
+use crate::flows::auth::authenticate;
 use crate::state::AppState;
 use crate::throttle::{Decision, Scope, multiplier, whole_seconds};
 
@@ -27,11 +27,6 @@ pub enum Access {
     Anonymous,
     Bearer,
 }
-
-/// The caller the throttle authenticated, for the `Auth` extractor to take
-/// instead of checking the token a second time.
-#[derive(Clone)]
-pub struct Authenticated(pub Principal);
 
 /// Wraps a route's handlers in its scope's limit. Only requests that reach
 /// one of the handlers are counted (a 405 is not).
