@@ -6,6 +6,7 @@
 
 pub mod memory;
 pub mod redis;
+mod redis_link;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -82,7 +83,6 @@ pub fn multiplier(role: Role) -> u32 {
         Role::Admin => 10,
     }
 }
-
 
 /// `d` in whole seconds, rounded up, at least 1 (for `Retry-After`).
 pub fn whole_seconds(d: Duration) -> u64 {
