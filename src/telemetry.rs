@@ -138,8 +138,8 @@ fn method_label(method: &str) -> &'static str {
     }
 }
 
-/// A login attempt: `success`, `unknown_account`, `wrong_password` or
-/// `inactive`.
+/// A login attempt: `success`, `unknown_account`, `wrong_password`,
+/// `inactive` or `delayed` (§14.1).
 pub fn login(outcome: &'static str) {
     counter!(LOGINS, "outcome" => outcome).increment(1);
 }

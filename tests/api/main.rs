@@ -3,6 +3,8 @@ mod connections;
 mod helpers;
 mod instances;
 mod login;
+mod login_defence;
+mod login_defence_networks;
 mod me;
 mod observability;
 mod openapi;
