@@ -66,6 +66,9 @@ pub enum Error {
     UnsupportedMediaType,
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 429 with a message of its own, not the throttle's (§14.1's delay).
+    #[error("too many attempts: {message}")]
+    Delayed { message: &'static str, retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
     /// Anything unexpected. The cause is logged with an id; the client sees
@@ -92,7 +95,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooManyRequests { .. } | Error::Delayed { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -130,9 +133,11 @@ impl IntoResponse for Error {
             Error::Validation(fields) => ("Validation failed.".into(), Value::Null, json!(fields)),
             Error::Conflict(fields) => ("Conflict.".into(), Value::Null, json!(fields)),
             Error::BadRequest(msg) => (msg.clone(), Value::Null, json!({"non_field_errors": [msg]})),
-            Error::Unauthorized(msg) | Error::Forbidden(msg) | Error::NotFound(msg) | Error::Unavailable(msg) => {
-                (msg.to_string(), Value::Null, json!({"non_field_errors": [msg]}))
-            }
+            Error::Unauthorized(msg)
+            | Error::Forbidden(msg)
+            | Error::NotFound(msg)
+            | Error::Unavailable(msg)
+            | Error::Delayed { message: msg, .. } => (msg.to_string(), Value::Null, json!({"non_field_errors": [msg]})),
             Error::PayloadTooLarge => plain("Request body is too large (limit 64 KiB)."),
             Error::UnsupportedMediaType => plain("Unsupported media type: send Content-Type: application/json."),
             Error::TooManyRequests { retry_after_secs } => {
@@ -150,7 +155,7 @@ impl IntoResponse for Error {
             Error::Unauthorized(_) => {
                 res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
             }
-            Error::TooManyRequests { retry_after_secs } => {
+            Error::TooManyRequests { retry_after_secs } | Error::Delayed { retry_after_secs, .. } => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             _ => {}

@@ -9,6 +9,7 @@ use crate::crypto::pool::HashPool;
 use crate::delivery::{Channels, DeliveryQueue, QueueConfig};
 use crate::domain::Clock;
 use crate::error::Result;
+use crate::flows::login_defence::FailureCounters;
 use crate::flows::policy;
 use crate::store::Store;
 
@@ -22,6 +23,8 @@ pub struct Services {
     pub delivery: DeliveryQueue,
     /// Throttle counters (contract §7).
     pub limiter: Arc<dyn crate::throttle::Limiter>,
+    /// The sign-in defence's failure counters (contract §14.1).
+    pub login_counters: FailureCounters,
     /// Where flows read the time (`config.clock`).
     pub clock: Clock,
 }
@@ -55,6 +58,7 @@ impl Services {
             hashing: HashPool::new(Hasher::new(config.password_hasher), cores),
             delivery,
             limiter: crate::throttle::from_config(&config).map_err(crate::error::Error::internal)?,
+            login_counters: FailureCounters::from_config(&config).map_err(crate::error::Error::internal)?,
             clock: config.clock.clone(),
             secret,
             store,

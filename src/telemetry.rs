@@ -150,6 +150,8 @@ pub enum LoginOutcome {
     /// The right password for an unverified account, with
     /// `AUTHGATE_REQUIRE_VERIFIED` on.
     Unverified,
+    /// Refused unchecked: the login id is delayed (§14.1).
+    Delayed,
 }
 
 impl LoginOutcome {
@@ -159,6 +161,7 @@ impl LoginOutcome {
             LoginOutcome::InvalidCredentials => "invalid_credentials",
             LoginOutcome::Inactive => "inactive",
             LoginOutcome::Unverified => "unverified",
+            LoginOutcome::Delayed => "delayed",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod network;
 mod password;
 mod phone;
 mod role;
+pub mod soft_lock;
 mod user;
 
 pub use audit::{AuditEvent, ClientInfo, Outcome};

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::login_defence;
 use super::tokens::{self, TokenPair};
 use crate::domain::{AuditEvent, ClientInfo, LoginId, Outcome, Password, User};
 use crate::error::{Error, Result};
@@ -20,11 +21,14 @@ pub struct SignedIn {
 /// Unknown, deleted and wrong-password logins answer alike and cost one
 /// hash each, so neither the body nor the timing tells which it was. A
 /// login that is no email or phone at all is just another unknown account.
+/// Before the password is checked, the defence of §14.1 may refuse the
+/// attempt (its failures are counted by login id, known or not).
 pub async fn login(svc: &Services, login: &str, password: &Password, client: &ClientInfo) -> Result<SignedIn> {
     let found = match LoginId::parse(login) {
         Ok(login) => svc.store.find_user_by_login(&login).await?,
         Err(_) => None,
     };
+    let admitted = login_defence::admit(svc, login, found.as_ref(), client).await?;
     let Some(mut user) = found else {
         svc.hashing.burn(password).await?;
         failed(svc, None, Failure::UnknownAccount, client).await?;
@@ -36,10 +40,12 @@ pub async fn login(svc: &Services, login: &str, password: &Password, client: &Cl
         return Err(Error::Unauthorized(INVALID_CREDENTIALS));
     }
     if !user.is_active {
+        admitted.forgive(svc).await;
         failed(svc, Some(&user), Failure::Inactive, client).await?;
         return Err(Error::Forbidden("This account is inactive."));
     }
     if svc.config.require_verified && !user.is_verified {
+        admitted.forgive(svc).await;
         failed(svc, Some(&user), Failure::Unverified, client).await?;
         return Err(Error::Forbidden(UNVERIFIED));
     }
@@ -51,6 +57,7 @@ pub async fn login(svc: &Services, login: &str, password: &Password, client: &Cl
     let event = AuditEvent::new("login", Outcome::Success, Some(user.id), client)
         .with_detail(json!({"session_id": session.id}));
     svc.store.open_session(&session, now, &event).await?;
+    admitted.signed_in(svc).await;
     user.last_login = Some(now);
     telemetry::login(LoginOutcome::Success);
     Ok(SignedIn { tokens, user })

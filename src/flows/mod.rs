@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod login;
+pub mod login_defence;
 pub mod otp;
 pub mod passwords;
 pub mod policy;

@@ -26,11 +26,17 @@ pub struct LoginBody {
 /// Sign in with an email or phone and a password.
 ///
 /// An unknown account, a deleted one and a wrong password get the same 401.
+/// After repeated failures for one email or phone, attempts for it are
+/// delayed (429) without checking the password; the account is never
+/// locked.
 #[utoipa::path(post, path = "/auth/login/", request_body = LoginBody, responses(
     (status = 200, description = "Signed in: a new session and its tokens.", body = Envelope<LoginData>),
     (status = 400, description = "A field is missing or malformed.", body = ErrorEnvelope),
     (status = 401, description = "Invalid credentials.", body = ErrorEnvelope),
     (status = 403, description = "The account is inactive.", body = ErrorEnvelope),
+    (status = 429, description = "Over the rate limit, or too many failed attempts for this email or phone: \
+        \"Too many failed attempts for this account. Try again later.\" `Retry-After` says when to try again.",
+        body = ErrorEnvelope),
 ))]
 pub async fn login(
     State(svc): State<AppState>,

@@ -16,6 +16,7 @@ macro_rules! select_users {
 mod admin;
 mod audit;
 mod direct;
+mod login_defence;
 mod migrate;
 mod otp;
 mod passwords;

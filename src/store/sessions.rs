@@ -5,6 +5,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::audit::insert_audit;
+use super::login_defence::remember_network;
 use super::row::Cols;
 use super::users::touch_last_login;
 use super::{Backend, Store, from_micros, micros, now_micros};
@@ -54,12 +55,14 @@ pub enum Rotation {
 }
 
 impl Store {
-    /// Records a sign-in: the session, the user's `last_login` and the audit
-    /// event, in one transaction.
+    /// Records a sign-in: the session, the user's `last_login`, its network
+    /// (trusted for §14.1 from now on) and the audit event, in one
+    /// transaction.
     pub async fn open_session(&self, s: &NewSession, at: DateTime<Utc>, event: &AuditEvent) -> Result<()> {
         let mut tx = self.write_tx().await?;
         insert_session(&mut tx, s, at).await?;
         touch_last_login(&mut tx, s.user_id, at).await?;
+        remember_network(&mut tx, s, at).await?;
         insert_audit(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())

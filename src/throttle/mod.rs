@@ -2,10 +2,13 @@
 //! [`Scope`]; the middleware that picks a request's key is in
 //! `http::throttle`. The counters live behind [`Limiter`]: in-process
 //! ([`MemoryLimiter`]), or in Redis ([`RedisLimiter`]) when
-//! `AUTHGATE_REDIS_URL` is set, shared by every instance.
+//! `AUTHGATE_REDIS_URL` is set, shared by every instance. The sign-in
+//! defence's counters in Redis (§14.1) are in [`login_defence`].
 
+pub mod login_defence;
 pub mod memory;
 pub mod redis;
+mod redis_link;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +18,7 @@ use std::time::Duration;
 use crate::config::{Config, ConfigError};
 use crate::domain::Role;
 
+pub use self::login_defence::RedisLoginCounters;
 pub use self::memory::MemoryLimiter;
 pub use self::redis::RedisLimiter;
 

@@ -9,29 +9,20 @@
 //! When Redis cannot answer within [`DEFAULT_TIMEOUT`], the check follows
 //! the configured policy: allow (fail-open, the default) or refuse with a
 //! one-second `Retry-After` (fail-closed). Failures are counted
-//! ([`RedisLimiter::failures`]) and logged at most once a second.
+//! ([`RedisLimiter::failures`]) and logged at most once a second (see
+//! [`RedisLink`]).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
+pub use super::redis_link::DEFAULT_TIMEOUT;
+use super::redis_link::RedisLink;
 use super::{Decision, Limiter, Scope};
 use crate::config::Rate;
 
 /// The key prefix: keys are `{prefix}:{scope}:{multiplier}:{key}`.
 pub const DEFAULT_PREFIX: &str = "authgate:throttle";
-/// The longest a check waits for Redis before applying the policy.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
-/// After a failure, checks apply the policy without asking Redis for this
-/// long, so an outage does not add the timeout to every request. The
-/// connection manager reconnects in the background meanwhile.
-const BACKOFF: Duration = Duration::from_secs(1);
-/// At most one warning per this interval.
-const WARN_EVERY: Duration = Duration::from_secs(1);
 /// What fail-closed answers.
 const CLOSED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -60,20 +51,9 @@ return {1, 0}
 pub struct RedisLimiter {
     burst: Rate,
     sustained: Rate,
-    client: redis::Client,
-    /// Created on first use (it needs a Tokio runtime); connects lazily and
-    /// reconnects by itself.
-    manager: OnceLock<Option<ConnectionManager>>,
+    link: RedisLink,
     script: redis::Script,
     prefix: String,
-    fail_open: bool,
-    timeout: Duration,
-    failures: AtomicU64,
-    /// Milliseconds since `epoch` of the last warning, plus one (0: never).
-    last_warning: AtomicU64,
-    /// Milliseconds since `epoch` before which Redis is not asked.
-    skip_until: AtomicU64,
-    epoch: Instant,
 }
 
 impl RedisLimiter {
@@ -82,16 +62,9 @@ impl RedisLimiter {
         Ok(RedisLimiter {
             burst,
             sustained,
-            client: redis::Client::open(url)?,
-            manager: OnceLock::new(),
+            link: RedisLink::new("throttle", url, fail_open)?,
             script: redis::Script::new(GCRA),
             prefix: DEFAULT_PREFIX.to_string(),
-            fail_open,
-            timeout: DEFAULT_TIMEOUT,
-            failures: AtomicU64::new(0),
-            last_warning: AtomicU64::new(0),
-            skip_until: AtomicU64::new(0),
-            epoch: Instant::now(),
         })
     }
 
@@ -103,13 +76,13 @@ impl RedisLimiter {
 
     /// Waits at most `timeout` for Redis on each check.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.link.set_timeout(timeout);
         self
     }
 
     /// How many checks Redis failed to answer (the policy decided instead).
     pub fn failures(&self) -> u64 {
-        self.failures.load(Ordering::Relaxed)
+        self.link.failures()
     }
 
     /// The Redis key of `key` in `scope` at `multiplier`.
@@ -125,30 +98,12 @@ impl RedisLimiter {
     /// check; warns if Redis does not answer. Needs a Tokio runtime; without
     /// one, nothing happens.
     pub fn connect_in_background(&self) {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return;
-        }
-        let Some(mut manager) = self.manager() else { return };
-        let timeout = self.timeout.max(Duration::from_secs(2));
-        tokio::spawn(async move {
-            let ping = redis::cmd("PING");
-            match tokio::time::timeout(timeout, ping.query_async::<String>(&mut manager)).await {
-                Ok(Ok(_)) => tracing::debug!("throttle: connected to Redis"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "throttle: Redis is unreachable for now"),
-                Err(_) => tracing::warn!("throttle: Redis did not answer within {timeout:?}"),
-            }
-        });
+        self.link.connect_in_background();
     }
 
     /// Takes one request of `key` from its bucket in `scope`.
     pub async fn check_now(&self, scope: Scope, key: &str, multiplier: u32) -> Decision {
         let multiplier = multiplier.max(1);
-        if self.millis() < self.skip_until.load(Ordering::Relaxed) {
-            return self.unavailable("Redis was unreachable moments ago");
-        }
-        let Some(mut manager) = self.manager() else {
-            return self.unavailable("no Redis connection manager");
-        };
         let rate = match scope {
             Scope::Burst => self.burst,
             Scope::Sustained => self.sustained,
@@ -157,57 +112,16 @@ impl RedisLimiter {
         let redis_key = self.key(scope, key, multiplier);
         let mut invocation = self.script.prepare_invoke();
         invocation.key(&redis_key).arg(interval).arg(size);
-        let answer = tokio::time::timeout(self.timeout, invocation.invoke_async::<(i64, i64)>(&mut manager)).await;
+        let answer =
+            self.link.run(|mut con| async move { invocation.invoke_async::<(i64, i64)>(&mut con).await }).await;
         match answer {
-            Ok(Ok((1, _))) => Decision::Allowed,
-            Ok(Ok((_, wait_us))) => {
+            Some((1, _)) => Decision::Allowed,
+            Some((_, wait_us)) => {
                 Decision::Limited { retry_after: Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)) }
             }
-            Ok(Err(e)) => self.failed(&e.to_string()),
-            Err(_) => self.failed(&format!("no answer within {:?}", self.timeout)),
+            None if self.link.fail_open() => Decision::Allowed,
+            None => Decision::Limited { retry_after: CLOSED_RETRY_AFTER },
         }
-    }
-
-    fn manager(&self) -> Option<ConnectionManager> {
-        self.manager
-            .get_or_init(|| {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(2)
-                    .set_max_delay(Duration::from_secs(1));
-                self.client
-                    .get_connection_manager_lazy(config)
-                    .inspect_err(
-                        |e| tracing::error!(error = %e, "throttle: cannot create the Redis connection manager"),
-                    )
-                    .ok()
-            })
-            .clone()
-    }
-
-    /// A failed call: counted, logged, and Redis is left alone for a moment.
-    fn failed(&self, reason: &str) -> Decision {
-        let until = self.millis() + BACKOFF.as_millis() as u64;
-        self.skip_until.fetch_max(until, Ordering::Relaxed);
-        self.unavailable(reason)
-    }
-
-    /// The policy's decision when Redis cannot decide.
-    fn unavailable(&self, reason: &str) -> Decision {
-        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = self.millis() + 1;
-        let last = self.last_warning.load(Ordering::Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= WARN_EVERY.as_millis() as u64;
-        if due && self.last_warning.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-            let policy = if self.fail_open { "allowing (fail-open)" } else { "refusing (fail-closed)" };
-            tracing::warn!(failures, "throttle: Redis unavailable ({reason}); {policy} requests");
-        }
-        if self.fail_open { Decision::Allowed } else { Decision::Limited { retry_after: CLOSED_RETRY_AFTER } }
-    }
-
-    fn millis(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -232,6 +146,8 @@ impl Limiter for RedisLimiter {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use redis::AsyncCommands;
 
     use super::*;

@@ -4,6 +4,8 @@ mod hardening;
 mod helpers;
 mod instances;
 mod login;
+mod login_defence;
+mod login_defence_networks;
 mod me;
 mod observability;
 mod openapi;
