@@ -9,6 +9,7 @@ mod openapi;
 mod otp;
 mod passwords;
 mod register;
+mod reuse_grace;
 mod routes;
 mod sessions;
 mod sinks;
