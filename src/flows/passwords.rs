@@ -11,7 +11,7 @@ use crate::delivery::{Delivery, Message};
 use crate::domain::{AuditEvent, ClientInfo, Email, LoginId, Outcome, Password, Phone, User};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::{AppState, Services};
-use crate::store::{OtpPurpose, PasswordChange};
+use crate::store::{OtpPurpose, PasswordChange, Spent};
 
 /// Reset links live 24 hours (contract §5), then die by themselves.
 pub const RESET_LINK_SECS: i64 = 24 * 3600;
@@ -37,13 +37,16 @@ async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Res
         AuditEvent::new("password_reset_request", Outcome::Success, Some(user.id), client)
             .with_detail(json!({"channel": channel}))
     };
+    let (now, network) = (svc.clock.now(), otp::network_key(client));
     match login {
         LoginId::Email(_) => {
             // To the stored address, never to the text the requester typed.
             let Some(email) = &user.email else { return Ok(()) };
-            svc.store.record_audit(&event("email")).await?;
+            if let Err(spent) = svc.store.take_reset_email(user.id, &network, now, &event("email")).await? {
+                return reset_email_spent(svc, &user, spent, client).await;
+            }
             let pk = user.id.to_string();
-            let token = reset_token::make(&svc.secret.0, &subject(&user, &pk), svc.clock.now());
+            let token = reset_token::make(&svc.secret.0, &subject(&user, &pk), now);
             let link = svc
                 .config
                 .reset_url
@@ -56,14 +59,25 @@ async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Res
             svc.delivery.send(Message::Email { to: email.to_string(), subject: "Reset your password".into(), body });
         }
         LoginId::Phone(_) => {
-            let code = otp::issue(svc, user.id, OtpPurpose::Reset, svc.clock.now());
-            if !svc.store.replace_otp(user.id, OtpPurpose::Reset, &code.digest, code.expires_at, &event("sms")).await? {
-                return otp::quota_spent(svc, &user, OtpPurpose::Reset, client).await;
+            let code = otp::issue(svc, user.id, OtpPurpose::Reset, now);
+            let stored = code.stored(OtpPurpose::Reset, &network, now);
+            if let Err(spent) = svc.store.replace_otp(user.id, &stored, &event("sms")).await? {
+                return otp::quota_spent(svc, &user, OtpPurpose::Reset, spent, client).await;
             }
             otp::deliver(svc, &user, &code.plain, OtpPurpose::Reset);
         }
     }
     Ok(())
+}
+
+/// A reset email quota is spent (the requesting network's or the
+/// account's): nothing is sent (the answer was the same anyway); the
+/// refusal is audited.
+async fn reset_email_spent(svc: &Services, user: &User, spent: Spent, client: &ClientInfo) -> Result<()> {
+    tracing::warn!(user_id = %user.id, scope = spent.as_str(), "reset email quota spent; no email sent");
+    let event = AuditEvent::new("reset_link_refused", Outcome::Failure, Some(user.id), client)
+        .with_detail(json!({"reason": "quota", "scope": spent.as_str()}));
+    svc.store.record_audit(&event).await
 }
 
 /// What a reset link is bound to: Django's `_make_hash_value` inputs.
@@ -130,16 +144,14 @@ pub async fn confirm_with_code(
         return Err(bad());
     };
     check_policy(svc, &user, new, "new_password")?;
-    let stored = svc.store.take_otp_attempt(user.id, OtpPurpose::Reset).await?;
-    let secret = svc.secret.0.as_bytes();
-    let Some(stored) = stored.filter(|s| {
-        crate::crypto::otp::well_formed(code)
-            && crate::crypto::otp::matches(secret, &user.id.to_string(), OtpPurpose::Reset.as_str(), code, &s.code_hash)
-    }) else {
-        let event = AuditEvent::new("password_reset", Outcome::Failure, Some(user.id), client)
-            .with_detail(json!({"via": "sms"}));
-        svc.store.record_audit(&event).await?;
-        return Err(bad());
+    let stored = match otp::judge(svc, user.id, OtpPurpose::Reset, code, client).await? {
+        Ok(stored) => stored,
+        Err(why) => {
+            let event = AuditEvent::new("password_reset", Outcome::Failure, Some(user.id), client)
+                .with_detail(otp::failure_detail(json!({"via": "sms"}), why));
+            svc.store.record_audit(&event).await?;
+            return Err(bad());
+        }
     };
     let change = PasswordChange {
         user_id: user.id,

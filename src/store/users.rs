@@ -3,9 +3,9 @@ use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use super::audit::insert_audit;
-use super::otp::upsert_otp;
+use super::otp::{NewCode, upsert_otp};
 use super::row::Cols;
-use super::{OtpPurpose, Store, from_micros, micros, now_micros};
+use super::{Store, from_micros, micros, now_micros};
 use crate::domain::{AuditEvent, AuthProvider, Email, LoginId, Phone, User, UserId};
 use crate::error::{Error, Result};
 
@@ -116,7 +116,7 @@ impl Store {
     pub async fn create_user(
         &self,
         new: &NewUser,
-        verification: Option<(&str, DateTime<Utc>)>,
+        verification: Option<&NewCode<'_>>,
         event: impl FnOnce(UserId) -> AuditEvent,
     ) -> Result<std::result::Result<User, UserTaken>> {
         let id = new.id;
@@ -124,8 +124,8 @@ impl Store {
         if let Err(e) = insert_user(&mut tx, new).await {
             return taken_from(&e).map(Err).ok_or_else(|| e.into());
         }
-        if let Some((code_hash, expires_at)) = verification {
-            upsert_otp(&mut tx, id, OtpPurpose::Verify, code_hash, expires_at).await?;
+        if let Some(code) = verification {
+            upsert_otp(&mut tx, id, code).await?;
         }
         insert_audit(&mut tx, &event(id)).await?;
         tx.commit().await?;

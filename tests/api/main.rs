@@ -8,6 +8,7 @@ mod observability;
 mod openapi;
 mod otp;
 mod passwords;
+mod recovery_quotas;
 mod register;
 mod reuse_grace;
 mod routes;
