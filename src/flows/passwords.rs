@@ -108,7 +108,7 @@ pub async fn confirm_with_link(
     check_policy(svc, &user, new, "new_password")?;
     let change = PasswordChange {
         user_id: user.id,
-        old_hash: &user.password_hash,
+        old_hash: Some(&user.password_hash),
         new_hash: &svc.hashing.hash(new).await?,
         reason: "password_reset",
         reset_code: None,
@@ -116,7 +116,13 @@ pub async fn confirm_with_link(
     };
     let event =
         AuditEvent::new("password_reset", Outcome::Success, Some(user.id), client).with_detail(json!({"via": "email"}));
-    // The hash changes, so a second use of the link fails; so does a race.
+    // Losing the compare-and-swap means the hash the link is bound to
+    // changed after the check: this link's first use, another password
+    // write, or a sign-in's re-hash. Checked again on the row as it is now,
+    // the link fails in each case, as Django's fails after that write or
+    // sign-in, so the answer is the same without a second read. (Unlike
+    // Django, whose re-hash is done before the sign-in answers, a link sent
+    // while a sign-in's re-hash is still in flight dies when it lands.)
     if !svc.store.replace_password(&change, &event).await? {
         return Err(bad());
     }
@@ -153,9 +159,13 @@ pub async fn confirm_with_code(
             return Err(bad());
         }
     };
+    // The code is the credential, consumed in the write; the hash is not
+    // compared, so a sign-in's re-hash of the old password meanwhile cannot
+    // refuse a right code. A real password write deletes pending reset
+    // codes in its own transaction, so it still wins over this one.
     let change = PasswordChange {
         user_id: user.id,
-        old_hash: &user.password_hash,
+        old_hash: None,
         new_hash: &svc.hashing.hash(new).await?,
         reason: "password_reset",
         reset_code: Some(&stored.code_hash),
@@ -179,31 +189,54 @@ pub async fn change(
     client: &ClientInfo,
 ) -> Result<TokenPair> {
     if !svc.hashing.verify(current, &user.password_hash).await?.matches {
-        let event = AuditEvent::new("password_change", Outcome::Failure, Some(user.id), client)
-            .with_detail(json!({"reason": "wrong_current_password"}));
-        svc.store.record_audit(&event).await?;
-        return Err(Error::field("current_password", "Your current password is incorrect."));
+        return Err(wrong_current(svc, user, "wrong_current_password", client).await?);
     }
     if current.expose() == new.expose() {
         return Err(Error::field("new_password", "The new password must be different from the current password."));
     }
     check_policy(svc, user, new, "new_password")?;
-    let now = svc.clock.now();
-    let (session, pair) = tokens::new_session(svc, user, client, now);
-    let change = PasswordChange {
-        user_id: user.id,
-        old_hash: &user.password_hash,
-        new_hash: &svc.hashing.hash(new).await?,
-        reason: "password_change",
-        reset_code: None,
-        new_session: Some(&session),
-    };
+    let new_hash = svc.hashing.hash(new).await?;
     let event = AuditEvent::new("password_change", Outcome::Success, Some(user.id), client);
-    if !svc.store.replace_password(&change, &event).await? {
-        // Changed concurrently by another request: this one's check is stale.
-        return Err(Error::field("current_password", "Your current password is incorrect."));
+    let mut user = user.clone();
+    for _ in 0..WRITE_ATTEMPTS {
+        let (session, pair) = tokens::new_session(svc, &user, client, svc.clock.now());
+        let change = PasswordChange {
+            user_id: user.id,
+            old_hash: Some(&user.password_hash),
+            new_hash: &new_hash,
+            reason: "password_change",
+            reset_code: None,
+            new_session: Some(&session),
+        };
+        if svc.store.replace_password(&change, &event).await? {
+            return Ok(pair);
+        }
+        // The hash changed after the check (issue 22): a sign-in's re-hash
+        // of this same password, or a real change. Check again against the
+        // hash as it is now; only a real change makes the password wrong.
+        let fresh = svc.store.find_user(user.id).await?.filter(User::can_sign_in);
+        let fresh = fresh.ok_or(Error::Unauthorized(tokens::INVALID_TOKEN))?;
+        if !svc.hashing.verify(current, &fresh.password_hash).await?.matches {
+            return Err(wrong_current(svc, &fresh, "changed_meanwhile", client).await?);
+        }
+        user = fresh;
     }
-    Ok(pair)
+    Err(Error::Unavailable(BUSY))
+}
+
+/// How many times a flow whose compare-and-swap on the hash lost checks
+/// again and retries. A loss to a re-hash is rare; twice in a row only
+/// happens with instances configured with different hashers taking turns
+/// at re-hashing one account.
+const WRITE_ATTEMPTS: usize = 3;
+const BUSY: &str = "The password is being updated by another request. Try again.";
+
+/// The current password given is not the account's: audited, and the 400.
+async fn wrong_current(svc: &Services, user: &User, reason: &str, client: &ClientInfo) -> Result<Error> {
+    let event = AuditEvent::new("password_change", Outcome::Failure, Some(user.id), client)
+        .with_detail(json!({"reason": reason}));
+    svc.store.record_audit(&event).await?;
+    Ok(Error::field("current_password", "Your current password is incorrect."))
 }
 
 fn check_policy(svc: &Services, user: &User, password: &Password, field: &str) -> Result<()> {

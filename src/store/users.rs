@@ -155,16 +155,19 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a hash with a stronger one after a successful login, unless
-    /// the password changed meanwhile.
-    pub async fn upgrade_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<()> {
-        sqlx::query("UPDATE users SET password = $3 WHERE id = $1 AND password = $2")
+    /// Replaces a hash with a stronger one of the same password after a
+    /// successful login, unless any other write changed it meanwhile: then
+    /// nothing happens and the answer is false. A re-hash never wins over a
+    /// password write, and never touches `updated_at` (nothing the user set
+    /// changed).
+    pub async fn upgrade_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE users SET password = $3 WHERE id = $1 AND password = $2")
             .bind(id.to_string())
             .bind(old_hash)
             .bind(new_hash)
             .execute(&self.writer)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 }
 

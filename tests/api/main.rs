@@ -7,6 +7,7 @@ mod me;
 mod observability;
 mod openapi;
 mod otp;
+mod password_races;
 mod passwords;
 mod recovery_quotas;
 mod register;
