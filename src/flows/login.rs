@@ -102,6 +102,10 @@ async fn failed(svc: &Services, user: Option<&User>, why: Failure, client: &Clie
 
 /// Re-hashes an old-format or weaker hash with the configured hasher, off
 /// the answer's path; a failure only means it is tried at the next login.
+/// The write is a compare-and-swap on the hash that was verified, so it
+/// loses quietly to any password write that came first; flows that check
+/// a password and lose their own compare-and-swap to this re-hash check
+/// again against it (flows/passwords.rs).
 fn upgrade_hash(svc: &Services, user: &User, password: &Password) {
     let (store, hashing, password) = (svc.store.clone(), svc.hashing.clone(), password.clone());
     let (id, old) = (user.id, user.password_hash.clone());
@@ -112,7 +116,10 @@ fn upgrade_hash(svc: &Services, user: &User, password: &Password) {
         }
         .await;
         match result {
-            Ok(()) => tracing::info!(user_id = %id, "password hash upgraded to the configured hasher"),
+            Ok(true) => tracing::info!(user_id = %id, "password hash upgraded to the configured hasher"),
+            Ok(false) => {
+                tracing::info!(user_id = %id, "password hash upgrade skipped: the hash changed meanwhile")
+            }
             Err(e) => tracing::warn!(user_id = %id, error = %e, "password hash upgrade failed"),
         }
     });

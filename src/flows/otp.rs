@@ -3,13 +3,15 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
 use crate::crypto::otp;
 use crate::delivery::Message;
+use crate::domain::network::network;
 use crate::domain::{AuditEvent, ClientInfo, LoginId, Outcome, User, UserId};
 use crate::error::{Error, Result};
 use crate::state::{AppState, Services};
-use crate::store::OtpPurpose;
+use crate::store::{Attempt, NewCode, OtpCheck, OtpPurpose, Spent};
 
 pub const LIFETIME: Duration = Duration::from_secs(5 * 60);
 const INVALID_CODE: &str = "Invalid or expired code.";
@@ -25,6 +27,54 @@ pub fn issue(svc: &Services, user_id: UserId, purpose: OtpPurpose, now: DateTime
     let plain = otp::generate();
     let digest = otp::digest(svc.secret.0.as_bytes(), &user_id.to_string(), purpose.as_str(), &plain);
     IssuedCode { plain, digest, expires_at: now + LIFETIME }
+}
+
+impl IssuedCode {
+    /// The code as stored for the network that asked for it.
+    pub fn stored<'a>(&'a self, purpose: OtpPurpose, network: &'a str, now: DateTime<Utc>) -> NewCode<'a> {
+        NewCode { purpose, network, code_hash: &self.digest, expires_at: self.expires_at, now }
+    }
+}
+
+/// The client's network as recovery quotas count it (IPv4 /24, IPv6 /64),
+/// or "" when the address is unknown.
+pub(crate) fn network_key(client: &ClientInfo) -> String {
+    client.ip.map(|ip| network(ip).to_string()).unwrap_or_default()
+}
+
+/// A guess at one of the user's codes: the code it matched, or why not
+/// (`None`: wrong, or no live code; `Some`: a guess quota is spent, so it
+/// was not judged), for the caller's audit event.
+pub(crate) async fn judge(
+    svc: &Services,
+    user_id: UserId,
+    purpose: OtpPurpose,
+    code: &str,
+    client: &ClientInfo,
+) -> Result<std::result::Result<OtpCheck, Option<Spent>>> {
+    let attempt = svc.store.take_otp_attempt(user_id, purpose, &network_key(client), svc.clock.now()).await?;
+    let codes = match attempt {
+        Attempt::Judge(codes) => codes,
+        Attempt::Refused(spent) => {
+            tracing::warn!(user_id = %user_id, purpose = purpose.as_str(), "code guess quota spent; not judged");
+            return Ok(Err(Some(spent)));
+        }
+    };
+    let secret = svc.secret.0.as_bytes();
+    let user = user_id.to_string();
+    let matched = codes
+        .into_iter()
+        .find(|c| otp::well_formed(code) && otp::matches(secret, &user, purpose.as_str(), code, &c.code_hash));
+    Ok(matched.ok_or(None))
+}
+
+/// The audit detail of a guess that failed: wrong, or refused by a quota.
+pub(crate) fn failure_detail(mut detail: Value, why: Option<Spent>) -> Value {
+    if let (Some(spent), Some(map)) = (why, detail.as_object_mut()) {
+        map.insert("reason".into(), json!("quota"));
+        map.insert("scope".into(), json!(spent.as_str()));
+    }
+    detail
 }
 
 /// Sends a code by SMS when the account has a phone, else by email.
@@ -53,14 +103,14 @@ pub async fn verify(svc: &Services, login: &LoginId, code: &str, client: &Client
         svc.store.record_audit(&event).await?;
         return Err(invalid());
     };
-    let stored = svc.store.take_otp_attempt(user.id, OtpPurpose::Verify).await?;
-    let good = stored.filter(|s| {
-        otp::well_formed(code)
-            && otp::matches(svc.secret.0.as_bytes(), &user.id.to_string(), "verify", code, &s.code_hash)
-    });
-    let Some(stored) = good else {
-        svc.store.record_audit(&AuditEvent::new("otp_verify", Outcome::Failure, Some(user.id), client)).await?;
-        return Err(invalid());
+    let stored = match judge(svc, user.id, OtpPurpose::Verify, code, client).await? {
+        Ok(stored) => stored,
+        Err(why) => {
+            let event = AuditEvent::new("otp_verify", Outcome::Failure, Some(user.id), client)
+                .with_detail(failure_detail(json!({}), why));
+            svc.store.record_audit(&event).await?;
+            return Err(invalid());
+        }
     };
     let event = AuditEvent::new("otp_verify", Outcome::Success, Some(user.id), client);
     if !svc.store.consume_verify_otp(user.id, &stored.code_hash, &event).await? {
@@ -81,22 +131,30 @@ async fn resend(svc: &Services, login: &LoginId, client: &ClientInfo) -> Result<
     let user = svc.store.find_user_by_login(login).await?.filter(|u| u.can_sign_in() && !u.is_verified);
     let Some(user) = user else {
         let event = AuditEvent::new("otp_resend", Outcome::Failure, None, client)
-            .with_detail(serde_json::json!({"reason": "no_unverified_account"}));
+            .with_detail(json!({"reason": "no_unverified_account"}));
         return svc.store.record_audit(&event).await;
     };
-    let code = issue(svc, user.id, OtpPurpose::Verify, svc.clock.now());
+    let now = svc.clock.now();
+    let code = issue(svc, user.id, OtpPurpose::Verify, now);
     let event = AuditEvent::new("otp_resend", Outcome::Success, Some(user.id), client);
-    if !svc.store.replace_otp(user.id, OtpPurpose::Verify, &code.digest, code.expires_at, &event).await? {
-        return quota_spent(svc, &user, OtpPurpose::Verify, client).await;
+    let network = network_key(client);
+    if let Err(spent) = svc.store.replace_otp(user.id, &code.stored(OtpPurpose::Verify, &network, now), &event).await? {
+        return quota_spent(svc, &user, OtpPurpose::Verify, spent, client).await;
     }
     deliver(svc, &user, &code.plain, OtpPurpose::Verify, client).await
 }
 
-/// The window's quota of codes is spent: nothing is sent (the answer was
-/// the same anyway); the refusal is audited.
-pub(crate) async fn quota_spent(svc: &Services, user: &User, purpose: OtpPurpose, client: &ClientInfo) -> Result<()> {
-    tracing::warn!(user_id = %user.id, purpose = purpose.as_str(), "code quota for the day spent; no code sent");
+/// A quota of codes is spent (the requesting network's or the account's):
+/// nothing is sent (the answer was the same anyway); the refusal is audited.
+pub(crate) async fn quota_spent(
+    svc: &Services,
+    user: &User,
+    purpose: OtpPurpose,
+    spent: Spent,
+    client: &ClientInfo,
+) -> Result<()> {
+    tracing::warn!(user_id = %user.id, purpose = purpose.as_str(), scope = spent.as_str(), "code quota spent; no code sent");
     let event = AuditEvent::new("otp_issue_refused", Outcome::Failure, Some(user.id), client)
-        .with_detail(serde_json::json!({"purpose": purpose.as_str(), "reason": "quota"}));
+        .with_detail(json!({"purpose": purpose.as_str(), "reason": "quota", "scope": spent.as_str()}));
     svc.store.record_audit(&event).await
 }

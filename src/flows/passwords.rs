@@ -11,7 +11,7 @@ use crate::delivery::Message;
 use crate::domain::{AuditEvent, ClientInfo, Email, LoginId, Outcome, Password, Phone, User};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::{AppState, Services};
-use crate::store::{OtpPurpose, PasswordChange};
+use crate::store::{OtpPurpose, PasswordChange, Spent};
 
 /// Reset links live 24 hours (contract §5), then die by themselves.
 pub const RESET_LINK_SECS: i64 = 24 * 3600;
@@ -37,13 +37,16 @@ async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Res
         AuditEvent::new("password_reset_request", Outcome::Success, Some(user.id), client)
             .with_detail(json!({"channel": channel}))
     };
+    let (now, network) = (svc.clock.now(), otp::network_key(client));
     match login {
         LoginId::Email(_) => {
             // To the stored address, never to the text the requester typed.
             let Some(email) = &user.email else { return Ok(()) };
-            svc.store.record_audit(&event("email")).await?;
+            if let Err(spent) = svc.store.take_reset_email(user.id, &network, now, &event("email")).await? {
+                return reset_email_spent(svc, &user, spent, client).await;
+            }
             let pk = user.id.to_string();
-            let token = reset_token::make(&svc.secret.0, &subject(&user, &pk), svc.clock.now());
+            let token = reset_token::make(&svc.secret.0, &subject(&user, &pk), now);
             let link = svc
                 .config
                 .reset_url
@@ -57,14 +60,25 @@ async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Res
             super::send(svc, user.id, message, client).await?;
         }
         LoginId::Phone(_) => {
-            let code = otp::issue(svc, user.id, OtpPurpose::Reset, svc.clock.now());
-            if !svc.store.replace_otp(user.id, OtpPurpose::Reset, &code.digest, code.expires_at, &event("sms")).await? {
-                return otp::quota_spent(svc, &user, OtpPurpose::Reset, client).await;
+            let code = otp::issue(svc, user.id, OtpPurpose::Reset, now);
+            let stored = code.stored(OtpPurpose::Reset, &network, now);
+            if let Err(spent) = svc.store.replace_otp(user.id, &stored, &event("sms")).await? {
+                return otp::quota_spent(svc, &user, OtpPurpose::Reset, spent, client).await;
             }
             otp::deliver(svc, &user, &code.plain, OtpPurpose::Reset, client).await?;
         }
     }
     Ok(())
+}
+
+/// A reset email quota is spent (the requesting network's or the
+/// account's): nothing is sent (the answer was the same anyway); the
+/// refusal is audited.
+async fn reset_email_spent(svc: &Services, user: &User, spent: Spent, client: &ClientInfo) -> Result<()> {
+    tracing::warn!(user_id = %user.id, scope = spent.as_str(), "reset email quota spent; no email sent");
+    let event = AuditEvent::new("reset_link_refused", Outcome::Failure, Some(user.id), client)
+        .with_detail(json!({"reason": "quota", "scope": spent.as_str()}));
+    svc.store.record_audit(&event).await
 }
 
 /// What a reset link is bound to: Django's `_make_hash_value` inputs.
@@ -95,7 +109,7 @@ pub async fn confirm_with_link(
     check_policy(svc, &user, new, "new_password")?;
     let change = PasswordChange {
         user_id: user.id,
-        old_hash: &user.password_hash,
+        old_hash: Some(&user.password_hash),
         new_hash: &svc.hashing.hash(new).await?,
         reason: "password_reset",
         reset_code: None,
@@ -103,7 +117,13 @@ pub async fn confirm_with_link(
     };
     let event =
         AuditEvent::new("password_reset", Outcome::Success, Some(user.id), client).with_detail(json!({"via": "email"}));
-    // The hash changes, so a second use of the link fails; so does a race.
+    // Losing the compare-and-swap means the hash the link is bound to
+    // changed after the check: this link's first use, another password
+    // write, or a sign-in's re-hash. Checked again on the row as it is now,
+    // the link fails in each case, as Django's fails after that write or
+    // sign-in, so the answer is the same without a second read. (Unlike
+    // Django, whose re-hash is done before the sign-in answers, a link sent
+    // while a sign-in's re-hash is still in flight dies when it lands.)
     if !svc.store.replace_password(&change, &event).await? {
         return Err(bad());
     }
@@ -131,20 +151,22 @@ pub async fn confirm_with_code(
         return Err(bad());
     };
     check_policy(svc, &user, new, "new_password")?;
-    let stored = svc.store.take_otp_attempt(user.id, OtpPurpose::Reset).await?;
-    let secret = svc.secret.0.as_bytes();
-    let Some(stored) = stored.filter(|s| {
-        crate::crypto::otp::well_formed(code)
-            && crate::crypto::otp::matches(secret, &user.id.to_string(), OtpPurpose::Reset.as_str(), code, &s.code_hash)
-    }) else {
-        let event = AuditEvent::new("password_reset", Outcome::Failure, Some(user.id), client)
-            .with_detail(json!({"via": "sms"}));
-        svc.store.record_audit(&event).await?;
-        return Err(bad());
+    let stored = match otp::judge(svc, user.id, OtpPurpose::Reset, code, client).await? {
+        Ok(stored) => stored,
+        Err(why) => {
+            let event = AuditEvent::new("password_reset", Outcome::Failure, Some(user.id), client)
+                .with_detail(otp::failure_detail(json!({"via": "sms"}), why));
+            svc.store.record_audit(&event).await?;
+            return Err(bad());
+        }
     };
+    // The code is the credential, consumed in the write; the hash is not
+    // compared, so a sign-in's re-hash of the old password meanwhile cannot
+    // refuse a right code. A real password write deletes pending reset
+    // codes in its own transaction, so it still wins over this one.
     let change = PasswordChange {
         user_id: user.id,
-        old_hash: &user.password_hash,
+        old_hash: None,
         new_hash: &svc.hashing.hash(new).await?,
         reason: "password_reset",
         reset_code: Some(&stored.code_hash),
@@ -168,31 +190,54 @@ pub async fn change(
     client: &ClientInfo,
 ) -> Result<TokenPair> {
     if !svc.hashing.verify(current, &user.password_hash).await?.matches {
-        let event = AuditEvent::new("password_change", Outcome::Failure, Some(user.id), client)
-            .with_detail(json!({"reason": "wrong_current_password"}));
-        svc.store.record_audit(&event).await?;
-        return Err(Error::field("current_password", "Your current password is incorrect."));
+        return Err(wrong_current(svc, user, "wrong_current_password", client).await?);
     }
     if current.expose() == new.expose() {
         return Err(Error::field("new_password", "The new password must be different from the current password."));
     }
     check_policy(svc, user, new, "new_password")?;
-    let now = svc.clock.now();
-    let (session, pair) = tokens::new_session(svc, user, client, now);
-    let change = PasswordChange {
-        user_id: user.id,
-        old_hash: &user.password_hash,
-        new_hash: &svc.hashing.hash(new).await?,
-        reason: "password_change",
-        reset_code: None,
-        new_session: Some(&session),
-    };
+    let new_hash = svc.hashing.hash(new).await?;
     let event = AuditEvent::new("password_change", Outcome::Success, Some(user.id), client);
-    if !svc.store.replace_password(&change, &event).await? {
-        // Changed concurrently by another request: this one's check is stale.
-        return Err(Error::field("current_password", "Your current password is incorrect."));
+    let mut user = user.clone();
+    for _ in 0..WRITE_ATTEMPTS {
+        let (session, pair) = tokens::new_session(svc, &user, client, svc.clock.now());
+        let change = PasswordChange {
+            user_id: user.id,
+            old_hash: Some(&user.password_hash),
+            new_hash: &new_hash,
+            reason: "password_change",
+            reset_code: None,
+            new_session: Some(&session),
+        };
+        if svc.store.replace_password(&change, &event).await? {
+            return Ok(pair);
+        }
+        // The hash changed after the check (issue 22): a sign-in's re-hash
+        // of this same password, or a real change. Check again against the
+        // hash as it is now; only a real change makes the password wrong.
+        let fresh = svc.store.find_user(user.id).await?.filter(User::can_sign_in);
+        let fresh = fresh.ok_or(Error::Unauthorized(tokens::INVALID_TOKEN))?;
+        if !svc.hashing.verify(current, &fresh.password_hash).await?.matches {
+            return Err(wrong_current(svc, &fresh, "changed_meanwhile", client).await?);
+        }
+        user = fresh;
     }
-    Ok(pair)
+    Err(Error::Unavailable(BUSY))
+}
+
+/// How many times a flow whose compare-and-swap on the hash lost checks
+/// again and retries. A loss to a re-hash is rare; twice in a row only
+/// happens with instances configured with different hashers taking turns
+/// at re-hashing one account.
+const WRITE_ATTEMPTS: usize = 3;
+const BUSY: &str = "The password is being updated by another request. Try again.";
+
+/// The current password given is not the account's: audited, and the 400.
+async fn wrong_current(svc: &Services, user: &User, reason: &str, client: &ClientInfo) -> Result<Error> {
+    let event = AuditEvent::new("password_change", Outcome::Failure, Some(user.id), client)
+        .with_detail(json!({"reason": reason}));
+    svc.store.record_audit(&event).await?;
+    Ok(Error::field("current_password", "Your current password is incorrect."))
 }
 
 fn check_policy(svc: &Services, user: &User, password: &Password, field: &str) -> Result<()> {

@@ -55,9 +55,11 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
         role: reg.role,
         is_verified: false,
     };
-    let code = otp::issue(svc, new.id, OtpPurpose::Verify, svc.clock.now());
+    let now = svc.clock.now();
+    let code = otp::issue(svc, new.id, OtpPurpose::Verify, now);
+    let network = otp::network_key(client);
     let event = |id| AuditEvent::new("register", Outcome::Success, Some(id), client);
-    let user = match svc.store.create_user(&new, Some((&code.digest, code.expires_at)), event).await? {
+    let user = match svc.store.create_user(&new, Some(&code.stored(OtpPurpose::Verify, &network, now)), event).await? {
         Ok(user) => user,
         Err(taken) => {
             refused(svc, client).await?;

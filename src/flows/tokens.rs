@@ -10,7 +10,7 @@ use crate::crypto::random_hex32;
 use crate::domain::{AuditEvent, ClientInfo, Outcome, User};
 use crate::error::{Error, Result};
 use crate::state::Services;
-use crate::store::{NewSession, RefreshState, Rotation};
+use crate::store::{NewSession, RefreshState, Rotate, Rotation};
 use crate::telemetry;
 
 pub const INVALID_TOKEN: &str = "Token is invalid or expired.";
@@ -82,8 +82,10 @@ pub fn verify_refresh(svc: &Services, token: &str) -> Option<(Claims, Uuid, Stri
 }
 
 /// Rotates a refresh token (contract §4): one winner among concurrent
-/// presenters, the same new token for those within the grace, and a revoked
-/// session for anyone presenting a retired token after it.
+/// presenters, the same new token for the client that rotated if it comes
+/// back within the grace, a refusal (the session lives on) for any other
+/// client within the grace, and a revoked session for anyone presenting a
+/// retired token after it.
 pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result<TokenPair> {
     let invalid = || {
         telemetry::token_refresh("invalid");
@@ -93,21 +95,16 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
     let user = svc.store.find_user(user_id).await?.filter(User::can_sign_in).ok_or_else(invalid)?;
     let now = svc.clock.now();
     let next = refresh_state(svc, now);
-    let (audit_sid, jti, client) = (sid.clone(), claims.jti.clone(), client.clone());
-    let audit = move |r: &Rotation| {
-        let sid = &audit_sid;
-        let (action, outcome, detail) = match r {
-            Rotation::Rotated => ("token_refresh", Outcome::Success, json!({"session_id": sid})),
-            Rotation::Grace(_) => ("token_refresh", Outcome::Success, json!({"session_id": sid, "grace": true})),
-            Rotation::Reused => ("token_reuse", Outcome::Failure, json!({"session_id": sid, "jti": jti})),
-            Rotation::Dead => {
-                ("token_refresh", Outcome::Failure, json!({"session_id": sid, "reason": "session_ended"}))
-            }
-        };
-        Some(AuditEvent::new(action, outcome, Some(user_id), &client).with_detail(detail))
+    let rotate = Rotate {
+        session_id: sid.clone(),
+        user_id,
+        presented_jti: claims.jti.clone(),
+        next: next.clone(),
+        grace: svc.config.refresh_reuse_grace,
+        presenter: client.clone(),
+        clock: svc.clock.clone(),
     };
-    let rotation =
-        svc.store.rotate_session(&sid, user_id, &claims.jti, &next, svc.config.refresh_reuse_grace, audit).await?;
+    let rotation = svc.store.rotate_session(rotate, rotation_events(user_id, &sid, &claims.jti, client)).await?;
     let refresh = match rotation {
         Rotation::Rotated => {
             telemetry::token_refresh("rotated");
@@ -116,6 +113,11 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
         Rotation::Grace(current) => {
             telemetry::token_refresh("grace");
             sign_refresh(svc, &user, &sid, &current)
+        }
+        Rotation::Suspected { .. } => {
+            telemetry::token_refresh("suspected");
+            tracing::warn!(user_id = %user_id, session_id = %sid, "a just-rotated refresh token came from another client: refused");
+            return Err(Error::Unauthorized(INVALID_TOKEN));
         }
         Rotation::Reused => {
             telemetry::token_refresh("reused");
@@ -128,4 +130,35 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
         }
     };
     Ok(TokenPair { access: sign_access(svc, &user, &sid, now), refresh })
+}
+
+/// The audit event of each rotation outcome, written in the rotation's
+/// transaction.
+fn rotation_events(
+    user_id: Uuid,
+    sid: &str,
+    jti: &str,
+    client: &ClientInfo,
+) -> impl Fn(&Rotation) -> Option<AuditEvent> + Send + Sync + 'static {
+    let (sid, jti, client) = (sid.to_string(), jti.to_string(), client.clone());
+    move |r: &Rotation| {
+        let (action, outcome, detail) = match r {
+            Rotation::Rotated => ("token_refresh", Outcome::Success, json!({"session_id": sid})),
+            Rotation::Grace(_) => ("token_refresh", Outcome::Success, json!({"session_id": sid, "grace": true})),
+            Rotation::Suspected { rotated_ip } => (
+                "token_reuse_suspected",
+                Outcome::Failure,
+                json!({
+                    "session_id": sid,
+                    "presented_ip": client.ip.map(|ip| ip.to_string()),
+                    "rotated_ip": rotated_ip,
+                }),
+            ),
+            Rotation::Reused => ("token_reuse", Outcome::Failure, json!({"session_id": sid, "jti": jti})),
+            Rotation::Dead => {
+                ("token_refresh", Outcome::Failure, json!({"session_id": sid, "reason": "session_ended"}))
+            }
+        };
+        Some(AuditEvent::new(action, outcome, Some(user_id), &client).with_detail(detail))
+    }
 }

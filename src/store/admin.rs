@@ -219,13 +219,18 @@ impl Store {
         if user.deleted_at.is_none() {
             return Ok(AdminWrite::NotDeleted);
         }
-        let restored = sqlx::query("UPDATE users SET deleted_at = NULL, updated_at = $2 WHERE id = $1")
-            .bind(id.to_string())
-            .bind(now_micros())
-            .execute(&mut *tx)
-            .await;
-        if let Err(e) = restored {
-            return taken_from(&e).map(AdminWrite::Taken).ok_or_else(|| e.into());
+        // Only if still deleted: on PostgreSQL two concurrent restores both
+        // read the row as deleted, and the second must find it restored.
+        let restored =
+            sqlx::query("UPDATE users SET deleted_at = NULL, updated_at = $2 WHERE id = $1 AND deleted_at IS NOT NULL")
+                .bind(id.to_string())
+                .bind(now_micros())
+                .execute(&mut *tx)
+                .await;
+        match restored {
+            Ok(done) if done.rows_affected() == 0 => return Ok(AdminWrite::NotDeleted),
+            Ok(_) => {}
+            Err(e) => return taken_from(&e).map(AdminWrite::Taken).ok_or_else(|| e.into()),
         }
         insert_audit(&mut tx, event).await?;
         let user = load(&mut tx, id).await?.ok_or_else(|| Error::internal("restored user vanished"))?;

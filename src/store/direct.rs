@@ -20,7 +20,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Statement, TransactionBehavior}
 use super::audit::{AuditRow, INSERT_AUDIT};
 use super::sessions::{REVOKE_REUSED, ROTATE, RotateJob, STORED_REFRESH, StoredRefresh, judge_stale};
 use super::users::{SESSION_USER, USER_BY_ID, user_from_row};
-use super::{Rotation, now_micros};
+use super::{Rotation, micros};
 use crate::domain::{AuditEvent, User, UserId};
 use crate::error::{Error, Result};
 
@@ -170,10 +170,13 @@ impl Direct {
 /// One rotation (`Store::rotate_on`, the pooled twin) inside the caller's
 /// write transaction; the clock is read now that the write lock is held.
 fn rotate(conn: &Connection, job: &RotateJob) -> std::result::Result<(Rotation, Option<AuditEvent>), Fail> {
-    let now = now_micros();
-    let user = job.user_id.to_string();
-    let (sid, jti, next) = (&job.session_id, &job.presented_jti, &job.next);
-    let args: [&dyn ToSql; 8] = [sid, &user, jti, &next.jti, &next.iat, &next.exp, &now, &(now / 1_000_000)];
+    let r = &job.rotate;
+    let now = micros(r.clock.now());
+    let user = r.user_id.to_string();
+    let (sid, jti, next) = (&r.session_id, &r.presented_jti, &r.next);
+    let (ip, agent) = (r.presenter.ip.map(|ip| ip.to_string()), &r.presenter.user_agent);
+    let args: [&dyn ToSql; 10] =
+        [sid, &user, jti, &next.jti, &next.iat, &next.exp, &now, &(now / 1_000_000), &ip, agent];
     let outcome = if execute(conn, ROTATE, &args)? == 1 {
         Rotation::Rotated
     } else {
@@ -181,7 +184,7 @@ fn rotate(conn: &Connection, job: &RotateJob) -> std::result::Result<(Rotation, 
         let mut rows = stmt.raw_query();
         let stored = rows.next()?.map(StoredRefresh::from_row).transpose()?;
         drop(rows);
-        let outcome = judge_stale(stored, jti, job.grace, now);
+        let outcome = judge_stale(stored, jti, &r.presenter, r.grace, now);
         if outcome == Rotation::Reused {
             execute(conn, REVOKE_REUSED, &[sid, &now])?;
         }

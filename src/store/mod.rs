@@ -38,9 +38,9 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool};
 
 pub use admin::{AdminWrite, AuditFilter, AuditRecord, Cursor, UserChange, UserFilter, audit_time};
-pub use otp::{OtpCheck, OtpPurpose};
+pub use otp::{Attempt, NewCode, OtpCheck, OtpPurpose, Spent};
 pub use passwords::PasswordChange;
-pub use sessions::{NewSession, RefreshState, Rotation, Session};
+pub use sessions::{NewSession, RefreshState, Rotate, Rotation, Session};
 pub use users::{NewUser, UserTaken};
 
 use crate::error::{Error, Result};

@@ -7,9 +7,12 @@ use crate::error::Result;
 /// A password replacement and what goes with it.
 pub struct PasswordChange<'a> {
     pub user_id: UserId,
-    /// The hash the decision was made on: if it changed meanwhile, nothing
-    /// happens (a reset link is one-time even under a race).
-    pub old_hash: &'a str,
+    /// The hash the decision was made on (the current password was checked
+    /// against it, or a reset link is bound to it): if it changed meanwhile,
+    /// nothing happens and the caller decides again on the row as it is
+    /// now. `None` when the decision does not rest on the hash (an SMS
+    /// reset code, consumed in the same transaction).
+    pub old_hash: Option<&'a str>,
     pub new_hash: &'a str,
     /// Why every session of the user is revoked.
     pub reason: &'static str,
@@ -22,8 +25,8 @@ pub struct PasswordChange<'a> {
 impl Store {
     /// Replaces the password, consumes the reset code, revokes every session
     /// of the user, opens the new one and records the event, all in one
-    /// transaction. False (and nothing changed) when the password or the
-    /// code changed meanwhile.
+    /// transaction. False (and nothing changed) when the hash (if given) or
+    /// the code changed meanwhile.
     pub async fn replace_password(&self, c: &PasswordChange<'_>, event: &AuditEvent) -> Result<bool> {
         let now = now_micros();
         let mut tx = self.write_tx().await?;
@@ -39,14 +42,16 @@ impl Store {
                 return Ok(false);
             }
         }
-        let updated = sqlx::query("UPDATE users SET password = $3, updated_at = $4 WHERE id = $1 AND password = $2")
-            .bind(c.user_id.to_string())
-            .bind(c.old_hash)
-            .bind(c.new_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let updated = sqlx::query(
+            "UPDATE users SET password = $3, updated_at = $4 WHERE id = $1 AND ($2 IS NULL OR password = $2)",
+        )
+        .bind(c.user_id.to_string())
+        .bind(c.old_hash)
+        .bind(c.new_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if updated != 1 {
             return Ok(false);
         }

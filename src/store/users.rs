@@ -3,9 +3,9 @@ use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use super::audit::insert_audit;
-use super::otp::upsert_otp;
+use super::otp::{NewCode, upsert_otp};
 use super::row::Cols;
-use super::{OtpPurpose, Store, from_micros, micros, now_micros};
+use super::{Store, from_micros, micros, now_micros};
 use crate::domain::{AuditEvent, AuthProvider, Email, LoginId, Phone, User, UserId};
 use crate::error::{Error, Result};
 
@@ -116,7 +116,7 @@ impl Store {
     pub async fn create_user(
         &self,
         new: &NewUser,
-        verification: Option<(&str, DateTime<Utc>)>,
+        verification: Option<&NewCode<'_>>,
         event: impl FnOnce(UserId) -> AuditEvent,
     ) -> Result<std::result::Result<User, UserTaken>> {
         let id = new.id;
@@ -124,8 +124,8 @@ impl Store {
         if let Err(e) = insert_user(&mut tx, new).await {
             return taken_from(&e).map(Err).ok_or_else(|| e.into());
         }
-        if let Some((code_hash, expires_at)) = verification {
-            upsert_otp(&mut tx, id, OtpPurpose::Verify, code_hash, expires_at).await?;
+        if let Some(code) = verification {
+            upsert_otp(&mut tx, id, code).await?;
         }
         insert_audit(&mut tx, &event(id)).await?;
         tx.commit().await?;
@@ -155,16 +155,19 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a hash with a stronger one after a successful login, unless
-    /// the password changed meanwhile.
-    pub async fn upgrade_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<()> {
-        sqlx::query("UPDATE users SET password = $3 WHERE id = $1 AND password = $2")
+    /// Replaces a hash with a stronger one of the same password after a
+    /// successful login, unless any other write changed it meanwhile: then
+    /// nothing happens and the answer is false. A re-hash never wins over a
+    /// password write, and never touches `updated_at` (nothing the user set
+    /// changed).
+    pub async fn upgrade_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE users SET password = $3 WHERE id = $1 AND password = $2")
             .bind(id.to_string())
             .bind(old_hash)
             .bind(new_hash)
             .execute(&self.writer)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 }
 

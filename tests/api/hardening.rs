@@ -43,16 +43,16 @@ async fn in_production_a_message_without_a_channel_is_not_logged_but_audited() {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let events = loop {
         let events = app.audit_events("undeliverable").await;
-        let mine: Vec<_> = events.into_iter().filter(|(_, u, _)| u.as_deref() == Some(user_id.as_str())).collect();
+        let mine: Vec<_> = events.into_iter().filter(|e| e.user_id.as_deref() == Some(user_id.as_str())).collect();
         if mine.len() >= 2 || tokio::time::Instant::now() > deadline {
             break mine;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert_eq!(events.len(), 2, "{events:?}");
-    for (outcome, _, detail) in &events {
-        assert_eq!(outcome, "failure");
-        assert_eq!(detail["channel"], "email", "{detail}");
+    for e in &events {
+        assert_eq!(e.outcome, "failure");
+        assert_eq!(e.detail["channel"], "email", "{}", e.detail);
     }
     assert!(messages_to(&email).is_empty(), "nothing was written to the log for {email}");
     let text = scrape(&app, app.addr).await;

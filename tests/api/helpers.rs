@@ -313,19 +313,30 @@ impl TestApp {
         hash
     }
 
-    /// The audit events with `action`, oldest first: `(outcome, user_id,
-    /// detail)`.
-    pub async fn audit_events(&self, action: &str) -> Vec<(String, Option<String>, Value)> {
+    /// The stored audit events named `action`, oldest first.
+    pub async fn audit_events(&self, action: &str) -> Vec<AuditRow> {
+        use sqlx::Row;
         let pool = self.db.pool().await;
-        let rows: Vec<(String, Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT outcome, user_id, detail FROM audit_events WHERE action = $1 ORDER BY at, id")
-                .bind(action)
-                .fetch_all(&pool)
-                .await
-                .expect("the audit table is readable");
+        let rows = sqlx::query(
+            "SELECT outcome, user_id, ip, user_agent, detail FROM audit_events WHERE action = $1 ORDER BY at, id",
+        )
+        .bind(action)
+        .fetch_all(&pool)
+        .await
+        .expect("the audit trail is readable");
         pool.close().await;
-        let detail = |d: Option<String>| d.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null);
-        rows.into_iter().map(|(outcome, user, d)| (outcome, user, detail(d))).collect()
+        rows.iter()
+            .map(|r| AuditRow {
+                outcome: r.get("outcome"),
+                user_id: r.get("user_id"),
+                ip: r.get("ip"),
+                user_agent: r.get("user_agent"),
+                detail: r
+                    .get::<Option<String>, _>("detail")
+                    .and_then(|d| serde_json::from_str(&d).ok())
+                    .unwrap_or(Value::Null),
+            })
+            .collect()
     }
 
     /// The SQLite file of this server's database (`None` on PostgreSQL).
@@ -338,6 +349,16 @@ impl TestApp {
     pub async fn spawn_peer(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
         spawn_app_on(Arc::clone(&self.db), configure).await
     }
+}
+
+/// One stored audit event, as `audit_events` reads it.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub outcome: String,
+    pub user_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Value,
 }
 
 pub struct WriteLock(sqlx::AnyConnection);

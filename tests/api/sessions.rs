@@ -379,3 +379,34 @@ async fn revoking_sessions_writes_audit_events_for_the_caller() {
     assert_eq!(newest["user_id"], json!(user_id), "{newest}");
     assert_eq!(newest["outcome"], json!("success"), "{newest}");
 }
+
+#[tokio::test]
+async fn a_refresh_moves_the_sessions_ip_user_agent_and_last_used_at_to_the_refreshing_client() {
+    // Arrange
+    let clock = authgate::domain::Clock::manual();
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a CIDR")];
+        c.clock = clock.clone();
+    })
+    .await;
+    app.register(Some(EMAIL), None, PASSWORD).await;
+    let body = json!({"email_or_phone": EMAIL, "password": PASSWORD});
+    let home = [("x-forwarded-for", "203.0.113.9"), ("user-agent", "shop-app/4.2")];
+    let r = app.send_with_headers(Method::POST, LOGIN, None, Some(&body), &home).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let refresh = text(&r.body["data"]["refresh"]);
+    clock.advance(std::time::Duration::from_secs(120));
+
+    // Act
+    let away = [("x-forwarded-for", "198.51.100.7"), ("user-agent", "shop-app/4.3")];
+    let r = app.send_with_headers(Method::POST, REFRESH, None, Some(&json!({ "refresh": refresh })), &away).await;
+
+    // Assert
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let sessions = sessions_of(&app, &text(&r.body["data"]["access"])).await;
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0]["ip"], json!("198.51.100.7"));
+    assert_eq!(sessions[0]["user_agent"], json!("shop-app/4.3"));
+    let idle = time(&sessions[0]["last_used_at"]) - time(&sessions[0]["created_at"]);
+    assert!(idle >= chrono::Duration::seconds(120), "last_used_at follows the refresh: {idle}");
+}

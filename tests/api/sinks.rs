@@ -60,6 +60,15 @@ impl SmtpSink {
     }
 }
 
+impl SmtpSink {
+    /// How many messages to `to` whose decoded body contains `containing`
+    /// have arrived so far.
+    pub fn count(&self, to: &str, containing: &str) -> usize {
+        let mails = self.mails.lock().unwrap();
+        mails.iter().filter(|m| m.contains(to) && decode_body(m).contains(containing)).count()
+    }
+}
+
 async fn session(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<String>>>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
@@ -145,6 +154,12 @@ impl SmsSink {
 
     pub fn url(&self) -> String {
         format!("http://{}/sms", self.addr)
+    }
+
+    /// How many texts to `to` that contain `containing` have arrived so far.
+    pub fn count(&self, to: &str, containing: &str) -> usize {
+        let calls = self.calls.lock().unwrap();
+        calls.iter().filter(|c| c["to"] == to && c["message"].as_str().unwrap_or("").contains(containing)).count()
     }
 
     /// Waits (up to 10 s) for the `n`-th text (from 1) to `to` that contains

@@ -380,11 +380,16 @@ async fn with_zero_grace_replaying_a_rotated_token_revokes_the_session() {
 #[tokio::test]
 async fn reusing_a_rotated_token_after_the_grace_revokes_the_whole_session() {
     // Arrange
-    let app = spawn_app_with(|c| c.refresh_reuse_grace = Duration::from_secs(1)).await;
+    let clock = authgate::domain::Clock::manual();
+    let app = spawn_app_with(|c| {
+        c.refresh_reuse_grace = Duration::from_secs(1);
+        c.clock = clock.clone();
+    })
+    .await;
     let (_, _, old) = app.signed_in(EMAIL).await;
     let (_, other_session) = app.login(EMAIL, PASSWORD).await;
     let (_, newest) = app.refreshed(&old).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    clock.advance(Duration::from_millis(1500));
 
     // Act
     let reuse = app.refresh(&old).await;
