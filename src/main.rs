@@ -90,9 +90,10 @@ async fn serve(config: Config) -> Result<(), String> {
 }
 
 async fn migrate(config: Config) -> Result<(), String> {
-    let store = authgate::store::Store::connect(&config.database_url, config.database_max_connections)
-        .await
-        .map_err(describe)?;
+    let store =
+        authgate::store::Store::connect(&config.database_url, config.database_max_connections, config.clock.clone())
+            .await
+            .map_err(describe)?;
     store.migrate().await.map_err(describe)?;
     println!("migrations applied");
     Ok(())

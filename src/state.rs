@@ -35,7 +35,7 @@ impl Services {
     /// Connects to the database, applies migrations and loads the secret.
     pub async fn build(config: Config) -> Result<AppState> {
         config.check_production().map_err(crate::error::Error::internal)?;
-        let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+        let store = Store::connect(&config.database_url, config.database_max_connections, config.clock.clone()).await?;
         store.migrate().await?;
         let secret = match &config.secret_key {
             Some(s) => s.clone(),

@@ -45,6 +45,17 @@ impl Clock {
     }
 }
 
+/// Microseconds since the Unix epoch: how the database keeps times.
+pub fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// The time `micros` stored.
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.timestamp_micros(us).single().unwrap_or_default()
+}
+
 impl std::fmt::Debug for Clock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.offset {

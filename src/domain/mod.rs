@@ -3,19 +3,23 @@
 mod audit;
 mod clock;
 mod email;
+mod ids;
 mod login_id;
 pub mod network;
 mod password;
 mod phone;
+pub mod recovery;
 mod role;
+pub mod session;
 pub mod soft_lock;
 mod user;
 
 pub use audit::{AuditEvent, ClientInfo, Outcome};
-pub use clock::Clock;
+pub use clock::{Clock, from_micros, micros};
 pub use email::Email;
+pub use ids::{Jti, SessionId, UserId};
 pub use login_id::LoginId;
 pub use password::Password;
 pub use phone::Phone;
 pub use role::Role;
-pub use user::{AuthProvider, User, UserId, UserView, rfc3339};
+pub use user::{AuthProvider, User, UserView, rfc3339};

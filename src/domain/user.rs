@@ -1,11 +1,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
-use super::{Email, Phone, Role};
-
-pub type UserId = Uuid;
+use super::{Email, Phone, Role, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthProvider {

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::auth::Principal;
 use super::tokens::verify_refresh;
-use crate::domain::{AuditEvent, ClientInfo, Outcome, User};
+use crate::domain::{AuditEvent, ClientInfo, Outcome, SessionId, User};
 use crate::error::{Error, Result};
 use crate::state::Services;
 
@@ -27,21 +27,27 @@ pub async fn update_names(svc: &Services, me: &Principal, change: NameChange, cl
 /// Revokes the session a refresh token belongs to; it must be the caller's.
 pub async fn logout(svc: &Services, me: &Principal, refresh: &str, client: &ClientInfo) -> Result<()> {
     let invalid = || Error::field("refresh", "Token is invalid or expired.");
-    let (_, user_id, sid) = verify_refresh(svc, refresh).ok_or_else(invalid)?;
-    if user_id != me.user.id {
+    let token = verify_refresh(svc, refresh).ok_or_else(invalid)?;
+    if token.user_id != me.user.id {
         return Err(invalid());
     }
-    let event =
-        AuditEvent::new("logout", Outcome::Success, Some(user_id), client).with_detail(json!({"session_id": sid}));
-    svc.store.revoke_session(&sid, user_id, "logout", &event).await?;
+    let (user_id, sid) = (token.user_id, token.session_id);
+    let event = AuditEvent::new("logout", Outcome::Success, Some(user_id), client)
+        .with_detail(json!({"session_id": sid.to_string()}));
+    svc.store.revoke_session(sid, user_id, "logout", &event).await?;
     Ok(())
 }
 
 /// Revokes one of the caller's own sessions; false if it is not one of
 /// theirs or is already revoked.
-pub async fn revoke_session(svc: &Services, me: &Principal, session_id: &str, client: &ClientInfo) -> Result<bool> {
+pub async fn revoke_session(
+    svc: &Services,
+    me: &Principal,
+    session_id: SessionId,
+    client: &ClientInfo,
+) -> Result<bool> {
     let event = AuditEvent::new("session_revoke", Outcome::Success, Some(me.user.id), client)
-        .with_detail(json!({"session_id": session_id}));
+        .with_detail(json!({"session_id": session_id.to_string()}));
     svc.store.revoke_session(session_id, me.user.id, "revoked_by_user", &event).await
 }
 

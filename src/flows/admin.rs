@@ -2,7 +2,6 @@
 //! changes to accounts (contract §13).
 
 use serde_json::json;
-use uuid::Uuid;
 
 use super::policy::{self, Attributes};
 use super::taken_errors;
@@ -26,7 +25,7 @@ pub async fn create_superuser(svc: &Services, email: Email, phone: Option<Phone>
     }
     errors.into_result()?;
     let new = NewUser {
-        id: Uuid::now_v7(),
+        id: UserId::new(),
         password_hash: svc.hashing.hash(&password).await?,
         email: Some(email),
         phone,
@@ -35,11 +34,9 @@ pub async fn create_superuser(svc: &Services, email: Email, phone: Option<Phone>
         role: Role::Admin,
         is_verified: true,
     };
-    let event = |id| {
-        AuditEvent::new("user_create", Outcome::Success, Some(id), &ClientInfo::default())
-            .with_detail(json!({"role": "admin", "via": "createsuperuser"}))
-    };
-    svc.store.create_user(&new, None, event).await?.map_err(|taken| Error::Validation(taken_errors(taken)))
+    let event = AuditEvent::new("user_create", Outcome::Success, Some(new.id), &ClientInfo::default())
+        .with_detail(json!({"role": "admin", "via": "createsuperuser"}));
+    svc.store.create_user(&new, None, &event).await?.map_err(|taken| Error::Validation(taken_errors(taken)))
 }
 
 const LAST_ADMIN: &str = "This is the last active admin: promote another admin first.";

@@ -1,9 +1,7 @@
 //! Who is calling: the user behind a Bearer access token.
 
-use uuid::Uuid;
-
 use crate::crypto::jwt::TokenType;
-use crate::domain::User;
+use crate::domain::{SessionId, User, UserId};
 use crate::error::{Error, Result};
 use crate::state::Services;
 
@@ -14,7 +12,7 @@ use super::tokens::INVALID_TOKEN;
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: User,
-    pub session_id: Option<String>,
+    pub session_id: SessionId,
 }
 
 /// Checks an access token and that its user and session are still live, so
@@ -22,11 +20,12 @@ pub struct Principal {
 pub async fn authenticate(svc: &Services, token: &str) -> Result<Principal> {
     let claims =
         svc.keys.verify(token, TokenType::Access, svc.clock.unix()).map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
-    let user_id = Uuid::parse_str(&claims.user_id).map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
+    let user_id: UserId = claims.user_id.parse().map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
     // Every token authgate issues names its session; one without could not
     // be revoked, so it is refused.
-    let sid = claims.sid.as_deref().ok_or(Error::Unauthorized(INVALID_TOKEN))?;
+    let sid: SessionId =
+        claims.sid.as_deref().and_then(|s| s.parse().ok()).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
     let user = svc.store.find_session_user(user_id, sid).await?;
     let user = user.filter(User::can_sign_in).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
-    Ok(Principal { user, session_id: claims.sid })
+    Ok(Principal { user, session_id: sid })
 }

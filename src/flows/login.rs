@@ -55,8 +55,8 @@ pub async fn login(svc: &Services, login: &str, password: &Password, client: &Cl
     let now = svc.clock.now();
     let (session, tokens) = tokens::new_session(svc, &user, client, now);
     let event = AuditEvent::new("login", Outcome::Success, Some(user.id), client)
-        .with_detail(json!({"session_id": session.id}));
-    svc.store.open_session(&session, now, &event).await?;
+        .with_detail(json!({"session_id": session.id.to_string()}));
+    svc.store.open_session(&session, &event).await?;
     admitted.signed_in(svc).await;
     user.last_login = Some(now);
     telemetry::login(LoginOutcome::Success);

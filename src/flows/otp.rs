@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use crate::crypto::otp;
 use crate::delivery::Message;
 use crate::domain::network::network;
+use crate::domain::recovery::{Attempt, NewCode, OtpCheck, OtpPurpose, Spent};
 use crate::domain::{AuditEvent, ClientInfo, LoginId, Outcome, User, UserId};
 use crate::error::{Error, Result};
 use crate::state::{AppState, Services};
-use crate::store::{Attempt, NewCode, OtpCheck, OtpPurpose, Spent};
 
 pub const LIFETIME: Duration = Duration::from_secs(5 * 60);
 const INVALID_CODE: &str = "Invalid or expired code.";

@@ -1,17 +1,17 @@
 //! Password reset (by emailed link or SMS code) and change (contract §5).
 
 use serde_json::json;
-use uuid::Uuid;
 
 use super::otp;
 use super::policy::{self, Attributes};
 use super::tokens::{self, TokenPair};
 use crate::crypto::reset_token::{self, TokenSubject};
 use crate::delivery::Message;
-use crate::domain::{AuditEvent, ClientInfo, Email, LoginId, Outcome, Password, Phone, User};
+use crate::domain::recovery::{OtpPurpose, Spent};
+use crate::domain::{AuditEvent, ClientInfo, Email, LoginId, Outcome, Password, Phone, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::{AppState, Services};
-use crate::store::{OtpPurpose, PasswordChange, Spent};
+use crate::store::PasswordChange;
 
 /// Reset links live 24 hours (contract §5), then die by themselves.
 pub const RESET_LINK_SECS: i64 = 24 * 3600;
@@ -100,7 +100,7 @@ pub async fn confirm_with_link(
     client: &ClientInfo,
 ) -> Result<()> {
     let bad = || Error::field("token", BAD_LINK);
-    let id = reset_token::decode_uidb64(uidb64).and_then(|s| Uuid::parse_str(&s).ok()).ok_or_else(bad)?;
+    let id = reset_token::decode_uidb64(uidb64).and_then(|s| s.parse::<UserId>().ok()).ok_or_else(bad)?;
     let user = svc.store.find_user(id).await?.filter(User::can_sign_in).ok_or_else(bad)?;
     let pk = user.id.to_string();
     if !reset_token::check(&svc.secret.0, &subject(&user, &pk), token, svc.clock.now(), RESET_LINK_SECS) {

@@ -1,13 +1,12 @@
 //! Self-registration (contract §5 register).
 
-use uuid::Uuid;
-
 use super::otp;
 use super::policy::{self, Attributes};
-use crate::domain::{AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User};
+use crate::domain::recovery::OtpPurpose;
+use crate::domain::{AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::Services;
-use crate::store::{NewUser, OtpPurpose};
+use crate::store::NewUser;
 
 /// A registration as parsed at the edge.
 #[derive(Debug)]
@@ -46,7 +45,7 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
     errors.into_result()?;
 
     let new = NewUser {
-        id: Uuid::now_v7(),
+        id: UserId::new(),
         password_hash: svc.hashing.hash(&reg.password).await?,
         email: reg.email,
         phone: reg.phone,
@@ -58,8 +57,8 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
     let now = svc.clock.now();
     let code = otp::issue(svc, new.id, OtpPurpose::Verify, now);
     let network = otp::network_key(client);
-    let event = |id| AuditEvent::new("register", Outcome::Success, Some(id), client);
-    let user = match svc.store.create_user(&new, Some(&code.stored(OtpPurpose::Verify, &network, now)), event).await? {
+    let event = AuditEvent::new("register", Outcome::Success, Some(new.id), client);
+    let user = match svc.store.create_user(&new, Some(&code.stored(OtpPurpose::Verify, &network, now)), &event).await? {
         Ok(user) => user,
         Err(taken) => {
             refused(svc, client).await?;

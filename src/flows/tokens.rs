@@ -1,16 +1,13 @@
 //! Issuing and rotating token pairs (contract §4).
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
-use uuid::Uuid;
 
 use super::unix;
 use crate::crypto::jwt::{Claims, TokenType, claims};
-use crate::crypto::random_hex32;
-use crate::domain::{AuditEvent, ClientInfo, Outcome, User};
+use crate::domain::session::{NewSession, RefreshState, Rotate, Rotation};
+use crate::domain::{ClientInfo, Jti, SessionId, User, UserId};
 use crate::error::{Error, Result};
 use crate::state::Services;
-use crate::store::{NewSession, RefreshState, Rotate, Rotation};
 use crate::telemetry;
 
 pub const INVALID_TOKEN: &str = "Token is invalid or expired.";
@@ -29,15 +26,15 @@ impl std::fmt::Debug for TokenPair {
 
 fn refresh_state(svc: &Services, now: DateTime<Utc>) -> RefreshState {
     let iat = unix(now);
-    RefreshState { jti: random_hex32(), iat, exp: iat + svc.config.refresh_token_ttl.as_secs() as i64 }
+    RefreshState { jti: Jti::random(), iat, exp: iat + svc.config.refresh_token_ttl.as_secs() as i64 }
 }
 
-fn sign_refresh(svc: &Services, user: &User, sid: &str, state: &RefreshState) -> String {
+fn sign_refresh(svc: &Services, user: &User, sid: SessionId, state: &RefreshState) -> String {
     svc.keys.sign(&Claims {
         token_type: TokenType::Refresh,
         exp: state.exp,
         iat: state.iat,
-        jti: state.jti.clone(),
+        jti: state.jti.to_string(),
         user_id: user.id.to_string(),
         role: user.role.as_str().to_string(),
         sid: Some(sid.to_string()),
@@ -45,13 +42,13 @@ fn sign_refresh(svc: &Services, user: &User, sid: &str, state: &RefreshState) ->
     })
 }
 
-fn sign_access(svc: &Services, user: &User, sid: &str, now: DateTime<Utc>) -> String {
+fn sign_access(svc: &Services, user: &User, sid: SessionId, now: DateTime<Utc>) -> String {
     let c = claims(
         TokenType::Access,
         &user.id.to_string(),
         user.role.as_str(),
-        sid,
-        random_hex32(),
+        &sid.to_string(),
+        Jti::random().to_string(),
         unix(now),
         svc.config.access_token_ttl,
     );
@@ -60,25 +57,33 @@ fn sign_access(svc: &Services, user: &User, sid: &str, now: DateTime<Utc>) -> St
 
 /// A new session for `user` and its first token pair (not yet stored).
 pub fn new_session(svc: &Services, user: &User, client: &ClientInfo, now: DateTime<Utc>) -> (NewSession, TokenPair) {
-    let sid = Uuid::now_v7().to_string();
+    let sid = SessionId::new();
     let state = refresh_state(svc, now);
-    let pair = TokenPair { access: sign_access(svc, user, &sid, now), refresh: sign_refresh(svc, user, &sid, &state) };
+    let pair = TokenPair { access: sign_access(svc, user, sid, now), refresh: sign_refresh(svc, user, sid, &state) };
     let session = NewSession {
         id: sid,
         user_id: user.id,
         refresh: state,
         ip: client.ip.map(|i| i.to_string()),
         user_agent: client.user_agent.clone(),
+        at: now,
     };
     (session, pair)
 }
 
-/// Verifies a refresh token and returns its claims with the session id.
-pub fn verify_refresh(svc: &Services, token: &str) -> Option<(Claims, Uuid, String)> {
+/// A verified refresh token: its claims, with its user and session parsed.
+pub struct RefreshToken {
+    pub claims: Claims,
+    pub user_id: UserId,
+    pub session_id: SessionId,
+}
+
+/// Verifies a refresh token and parses who and which session it names.
+pub fn verify_refresh(svc: &Services, token: &str) -> Option<RefreshToken> {
     let claims = svc.keys.verify(token, TokenType::Refresh, svc.clock.unix()).ok()?;
-    let user_id = Uuid::parse_str(&claims.user_id).ok()?;
-    let sid = claims.sid.clone()?;
-    Some((claims, user_id, sid))
+    let user_id = claims.user_id.parse().ok()?;
+    let session_id = claims.sid.as_deref()?.parse().ok()?;
+    Some(RefreshToken { claims, user_id, session_id })
 }
 
 /// Rotates a refresh token (contract §4): one winner among concurrent
@@ -91,28 +96,27 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
         telemetry::token_refresh("invalid");
         Error::Unauthorized(INVALID_TOKEN)
     };
-    let (claims, user_id, sid) = verify_refresh(svc, token).ok_or_else(invalid)?;
+    let presented = verify_refresh(svc, token).ok_or_else(invalid)?;
+    let (user_id, sid) = (presented.user_id, presented.session_id);
     let user = svc.store.find_user(user_id).await?.filter(User::can_sign_in).ok_or_else(invalid)?;
     let now = svc.clock.now();
     let next = refresh_state(svc, now);
     let rotate = Rotate {
-        session_id: sid.clone(),
+        session_id: sid,
         user_id,
-        presented_jti: claims.jti.clone(),
+        presented_jti: Jti::from_claim(presented.claims.jti),
         next: next.clone(),
         grace: svc.config.refresh_reuse_grace,
         presenter: client.clone(),
-        clock: svc.clock.clone(),
     };
-    let rotation = svc.store.rotate_session(rotate, rotation_events(user_id, &sid, &claims.jti, client)).await?;
-    let refresh = match rotation {
+    let refresh = match svc.store.rotate_session(&rotate).await? {
         Rotation::Rotated => {
             telemetry::token_refresh("rotated");
-            sign_refresh(svc, &user, &sid, &next)
+            sign_refresh(svc, &user, sid, &next)
         }
         Rotation::Grace(current) => {
             telemetry::token_refresh("grace");
-            sign_refresh(svc, &user, &sid, &current)
+            sign_refresh(svc, &user, sid, &current)
         }
         Rotation::Suspected { .. } => {
             telemetry::token_refresh("suspected");
@@ -129,36 +133,5 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
             return Err(Error::Unauthorized(INVALID_TOKEN));
         }
     };
-    Ok(TokenPair { access: sign_access(svc, &user, &sid, now), refresh })
-}
-
-/// The audit event of each rotation outcome, written in the rotation's
-/// transaction.
-fn rotation_events(
-    user_id: Uuid,
-    sid: &str,
-    jti: &str,
-    client: &ClientInfo,
-) -> impl Fn(&Rotation) -> Option<AuditEvent> + Send + Sync + 'static {
-    let (sid, jti, client) = (sid.to_string(), jti.to_string(), client.clone());
-    move |r: &Rotation| {
-        let (action, outcome, detail) = match r {
-            Rotation::Rotated => ("token_refresh", Outcome::Success, json!({"session_id": sid})),
-            Rotation::Grace(_) => ("token_refresh", Outcome::Success, json!({"session_id": sid, "grace": true})),
-            Rotation::Suspected { rotated_ip } => (
-                "token_reuse_suspected",
-                Outcome::Failure,
-                json!({
-                    "session_id": sid,
-                    "presented_ip": client.ip.map(|ip| ip.to_string()),
-                    "rotated_ip": rotated_ip,
-                }),
-            ),
-            Rotation::Reused => ("token_reuse", Outcome::Failure, json!({"session_id": sid, "jti": jti})),
-            Rotation::Dead => {
-                ("token_refresh", Outcome::Failure, json!({"session_id": sid, "reason": "session_ended"}))
-            }
-        };
-        Some(AuditEvent::new(action, outcome, Some(user_id), &client).with_detail(detail))
-    }
+    Ok(TokenPair { access: sign_access(svc, &user, sid, now), refresh })
 }

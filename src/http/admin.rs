@@ -15,7 +15,7 @@ use super::extract::{Admin, Client, JsonBody, Staff};
 use super::forms::Form;
 use super::reply::ok;
 use super::schemas::{AuditEventView, AuditPage, Envelope, ErrorEnvelope, UserData, UsersPage};
-use crate::domain::{Role, User};
+use crate::domain::{Role, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
 use crate::flows::admin;
 use crate::state::AppState;
@@ -100,8 +100,8 @@ fn page<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> (i64, String)) -> (
     (rows, next)
 }
 
-fn user_id(raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| Error::NotFound("User not found."))
+fn user_id(raw: &str) -> Result<UserId> {
+    raw.parse().map_err(|_| Error::NotFound("User not found."))
 }
 
 /// Search users (staff and admins), newest first, a page at a time.

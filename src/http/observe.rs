@@ -36,7 +36,7 @@ struct Caller(Arc<OnceLock<String>>);
 
 /// Records the signed-in user of this request on its access line and its
 /// log span. Called by the `Auth` extractor.
-pub fn note_user(extensions: &axum::http::Extensions, user_id: &Uuid) {
+pub fn note_user(extensions: &axum::http::Extensions, user_id: &crate::domain::UserId) {
     if let Some(caller) = extensions.get::<Caller>() {
         let _ = caller.0.set(user_id.to_string());
     }

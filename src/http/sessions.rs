@@ -21,8 +21,8 @@ pub async fn list(State(svc): State<AppState>, Auth(me): Auth) -> Result<Respons
         .map(|s| SessionView {
             created_at: rfc3339(&s.created_at),
             last_used_at: rfc3339(&s.last_used_at),
-            current: me.session_id.as_deref() == Some(s.id.as_str()),
-            id: s.id,
+            current: me.session_id == s.id,
+            id: s.id.to_string(),
             ip: s.ip,
             user_agent: s.user_agent,
         })
@@ -45,8 +45,8 @@ pub async fn revoke(
 ) -> Result<Response> {
     // Session ids are UUIDs: anything else names no session, and never
     // reaches the database (PostgreSQL text cannot hold a NUL, say).
-    let id = uuid::Uuid::parse_str(&id).map_err(|_| Error::NotFound("Session not found."))?.to_string();
-    if !account::revoke_session(&svc, &me, &id, &client).await? {
+    let id = id.parse().map_err(|_| Error::NotFound("Session not found."))?;
+    if !account::revoke_session(&svc, &me, id, &client).await? {
         return Err(Error::NotFound("Session not found."));
     }
     Ok(ok("Session revoked.", Empty {}))

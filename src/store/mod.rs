@@ -1,52 +1,20 @@
-//! All SQL lives here, behind functions named for what they do. Flows never
-//! see a query or a connection. The SQL is written once for SQLite and
-//! PostgreSQL, through sqlx's `Any` driver.
+//! Storage: a contract (`contract.rs`: the operations the flows need and
+//! the values they take and return) and one implementation per database.
+//! Flows never see a query or a connection.
 
-/// `SELECT <every user column> FROM users u <rest>`, as a static string.
-macro_rules! select_users {
-    ($rest:literal) => {
-        concat!(
-            "SELECT u.id, u.email, u.phone, u.password, u.first_name, u.last_name, u.role, u.auth_provider, ",
-            "u.is_active, u.is_verified, u.last_login, u.created_at, u.updated_at, u.deleted_at FROM users u ",
-            $rest
-        )
-    };
-}
+pub(crate) mod contract;
+mod legacy;
 
-mod admin;
-mod audit;
-mod direct;
-mod login_defence;
-mod migrate;
-mod otp;
-mod passwords;
-mod rotations;
-mod row;
-mod sessions;
-mod settings;
-mod users;
-
-use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
-use sqlx::Executor;
-use sqlx::any::AnyPoolOptions;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{AnyConnection, AnyPool};
+pub use contract::{
+    AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, PoolUsage, UserChange, UserFilter, UserTaken,
+};
 
-pub use admin::{AdminWrite, AuditFilter, AuditRecord, Cursor, UserChange, UserFilter, audit_time};
-pub use otp::{Attempt, NewCode, OtpCheck, OtpPurpose, Spent};
-pub use passwords::PasswordChange;
-pub use sessions::{NewSession, RefreshState, Rotate, Rotation, Session};
-pub use users::{NewUser, UserTaken};
-
+use crate::domain::Clock;
 use crate::error::{Error, Result};
 
-/// The database behind the store. The SQL is shared; the few places where
-/// the two differ (locking, migrations) ask which one this is.
+/// The database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// One machine: an embedded file, one writer at a time.
@@ -68,198 +36,43 @@ impl Backend {
     }
 }
 
-/// SQLite allows one writer at a time, so there writes go through a pool of
-/// one connection: writers queue in order inside the process instead of
-/// spinning on SQLite's busy handler, and reads (WAL mode) never wait for a
-/// writer. On PostgreSQL both are one pool and row locks do the ordering.
+/// The store of a deployment: the implementation for its database.
+/// Cloning shares it.
 #[derive(Clone)]
-pub struct Store {
-    backend: Backend,
-    pool: AnyPool,
-    writer: AnyPool,
-    /// SQLite only: the hot paths on the calling thread (see `direct`).
-    direct: Option<Arc<direct::Direct>>,
-    /// SQLite only: rotations waiting for the writer (group commit).
-    rotations: Arc<rotations::Rotations>,
+pub struct Store(Arc<Inner>);
+
+enum Inner {
+    Sqlite(legacy::Store),
+    Postgres(legacy::Store),
 }
 
 impl Store {
     /// Opens the database at `url` (a SQLite file is created if missing)
-    /// with at most `max_connections` connections for reads (and, on
-    /// PostgreSQL, writes).
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
-        sqlx::any::install_default_drivers();
+    /// with at most `max_connections` connections; the store reads the time
+    /// from `clock`.
+    pub async fn connect(url: &str, max_connections: u32, clock: Clock) -> Result<Store> {
         let backend = Backend::of_url(url)
             .ok_or_else(|| Error::internal(format!("AUTHGATE_DATABASE_URL: unsupported {url:?}")))?;
-        let store = match backend {
-            Backend::Sqlite => {
-                let url = sqlite_url(url);
-                let options = SqliteConnectOptions::from_str(&url)?;
-                let file = options.get_filename();
-                private_file(file)?;
-                let writer = sqlite_options(1).connect(&url).await?;
-                let pool = sqlite_options(max_connections).min_connections(1).connect(&url).await?;
-                let direct = direct_paths_apply(&url, file).then(|| Arc::new(direct::Direct::new(file)));
-                Store { backend, pool, writer, direct, rotations: Default::default() }
-            }
-            Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(max_connections)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(url)
-                    .await?;
-                Store { backend, writer: pool.clone(), pool, direct: None, rotations: Default::default() }
-            }
+        let inner = match backend {
+            Backend::Sqlite => Inner::Sqlite(legacy::Store::connect(url, max_connections, clock).await?),
+            Backend::Postgres => Inner::Postgres(legacy::Store::connect(url, max_connections, clock).await?),
         };
-        Ok(store)
+        Ok(Store(Arc::new(inner)))
     }
 
-    /// True when the database answers a trivial query within two seconds.
-    pub async fn ping(&self) -> bool {
-        let probe = sqlx::query("SELECT 1").execute(&self.pool);
-        matches!(tokio::time::timeout(Duration::from_secs(2), probe).await, Ok(Ok(_)))
-    }
-
-    /// Connections of each pool right now, for metrics: `main` (reads, and
-    /// writes on PostgreSQL) and, on SQLite, `writer`.
-    pub fn pool_usage(&self) -> Vec<(&'static str, PoolUsage)> {
-        let usage = |pool: &AnyPool| PoolUsage {
-            size: pool.size(),
-            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-            max: pool.options().get_max_connections(),
-        };
-        match self.backend {
-            Backend::Sqlite => vec![("main", usage(&self.pool)), ("writer", usage(&self.writer))],
-            Backend::Postgres => vec![("main", usage(&self.pool))],
+    pub fn kind(&self) -> Backend {
+        match &*self.0 {
+            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Postgres(_) => Backend::Postgres,
         }
     }
 
-    pub async fn close(&self) {
-        self.pool.close().await;
-        self.writer.close().await;
-    }
-
-    /// A write transaction. On SQLite it takes the write lock up front, so
-    /// two writers queue on the busy timeout instead of failing on upgrade.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(self.writer.begin_with(self.begin_write()).await?)
-    }
-
-    /// `write_tx` on a writer connection the caller already holds.
-    async fn write_tx_on<'c>(&self, conn: &'c mut AnyConnection) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
-        Ok(sqlx::Connection::begin_with(conn, self.begin_write()).await?)
-    }
-
-    fn begin_write(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        }
-    }
-
-    /// Serializes a kind of write across every instance until the
-    /// transaction ends. SQLite's write transactions are serial already;
-    /// PostgreSQL takes a transaction-scoped advisory lock named by `what`.
-    async fn lock_for(&self, conn: &mut AnyConnection, what: &str) -> Result<()> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked")
-                .bind(what)
-                .execute(conn)
-                .await?;
-        }
-        Ok(())
+    fn backend(&self) -> &Inner {
+        &self.0
     }
 }
 
-/// A pool's connections: open (`size`), of which `idle`, and the cap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolUsage {
-    pub size: u32,
-    pub idle: u32,
-    pub max: u32,
-}
-
-impl PoolUsage {
-    pub fn in_use(&self) -> u32 {
-        self.size.saturating_sub(self.idle)
-    }
-}
-
-/// A SQLite connection is a file handle in this process: it cannot go stale
-/// the way a network connection can, so the pool does not ping it before
-/// each use (sqlx's default), which cost a round trip to the connection's
-/// worker thread per query, and under load a wait in the runtime's queue
-/// while holding the write lock.
-fn sqlite_options(max_connections: u32) -> AnyPoolOptions {
-    AnyPoolOptions::new().max_connections(max_connections).test_before_acquire(false).after_connect(|conn, _| {
-        Box::pin(async move {
-            conn.execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                 PRAGMA busy_timeout = 10000;",
-            )
-            .await?;
-            Ok(())
-        })
-    })
-}
-
-/// Creates the SQLite file readable by its owner only (it holds password
-/// hashes and, unless `AUTHGATE_SECRET_KEY` is set, the signing secret), or
-/// takes group and other access away from an existing one. SQLite gives
-/// the WAL and shared-memory files the mode of the database file.
-fn private_file(path: &Path) -> Result<()> {
-    if path == Path::new(":memory:") || path.as_os_str().is_empty() {
-        return Ok(());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let opened = std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path);
-        let file =
-            opened.map_err(|e| Error::internal(format!("cannot open the SQLite file {}: {e}", path.display())))?;
-        let mode = file.metadata().map_err(Error::internal)?.permissions().mode();
-        let mut companions = vec![path.to_path_buf()];
-        for suffix in ["-wal", "-shm"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            companions.push(p.into());
-        }
-        if mode & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "the SQLite file was readable by others; making it private (0600)");
-        }
-        for p in companions.iter().filter(|p| p.exists()) {
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).map_err(Error::internal)?;
-        }
-    }
-    Ok(())
-}
-
-/// The direct paths open the file by name, read-write: not for an in-memory
-/// database (each connection would get its own) or a read-only one.
-fn direct_paths_apply(url: &str, file: &Path) -> bool {
-    let mode = url.split(['?', '&']).find_map(|pair| pair.strip_prefix("mode="));
-    file != Path::new(":memory:") && matches!(mode, None | Some("rw" | "rwc"))
-}
-
-/// The SQLite URL with `mode=rwc` (create if missing) unless a mode is set.
-fn sqlite_url(url: &str) -> String {
-    if url.contains("mode=") || url.contains(":memory:") {
-        url.to_string()
-    } else if url.contains('?') {
-        format!("{url}&mode=rwc")
-    } else {
-        format!("{url}?mode=rwc")
-    }
-}
-
-pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-pub(crate) fn from_micros(us: i64) -> DateTime<Utc> {
-    Utc.timestamp_micros(us).single().unwrap_or_default()
-}
-
-pub(crate) fn now_micros() -> i64 {
-    micros(Utc::now())
+/// The time of an audit record as RFC 3339.
+pub fn audit_time(r: &AuditRecord) -> String {
+    crate::domain::rfc3339(&crate::domain::from_micros(r.at))
 }

@@ -226,10 +226,7 @@ impl TestApp {
     // returns. The only SQL of the suite, valid on SQLite and PostgreSQL.
 
     async fn sql(&self, query: &'static str, binds: &[&str]) {
-        let pool = self.db.pool().await;
-        let query = binds.iter().fold(sqlx::query(query), |q, b| q.bind(b.to_string()));
-        query.execute(&pool).await.expect("the statement runs");
-        pool.close().await;
+        self.db.execute(query, binds).await;
     }
 
     pub async fn deactivate(&self, user_id: &str) {
@@ -290,51 +287,30 @@ impl TestApp {
     /// until `release`: SQLite's write lock, or an exclusive lock on the
     /// sessions table in PostgreSQL.
     pub async fn hold_write_lock(&self) -> WriteLock {
-        use sqlx::Connection;
-        let mut conn = sqlx::AnyConnection::connect(&self.db.url).await.expect("the test database opens");
-        let statements: &[&'static str] = match self.db.backend {
-            Backend::Sqlite => &["BEGIN IMMEDIATE"],
-            Backend::Postgres => &["BEGIN", "LOCK TABLE sessions IN EXCLUSIVE MODE"],
-        };
-        for statement in statements {
-            sqlx::query(*statement).execute(&mut conn).await.expect("the write lock is free");
-        }
-        WriteLock(conn)
+        self.db.write_lock().await
     }
 
     pub async fn password_hash(&self, user_id: &str) -> String {
-        let pool = self.db.pool().await;
-        let hash: String = sqlx::query_scalar("SELECT password FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_one(&pool)
-            .await
-            .expect("the user exists");
-        pool.close().await;
-        hash
+        let rows = self.db.rows("SELECT password FROM users WHERE id = $1", &[user_id]).await;
+        rows.into_iter().next().and_then(|mut r| r.remove(0)).expect("the user exists")
     }
 
     /// The stored audit events named `action`, oldest first.
     pub async fn audit_events(&self, action: &str) -> Vec<AuditRow> {
-        use sqlx::Row;
-        let pool = self.db.pool().await;
-        let rows = sqlx::query(
-            "SELECT outcome, user_id, ip, user_agent, detail FROM audit_events WHERE action = $1 ORDER BY at, id",
-        )
-        .bind(action)
-        .fetch_all(&pool)
-        .await
-        .expect("the audit trail is readable");
-        pool.close().await;
-        rows.iter()
-            .map(|r| AuditRow {
-                outcome: r.get("outcome"),
-                user_id: r.get("user_id"),
-                ip: r.get("ip"),
-                user_agent: r.get("user_agent"),
-                detail: r
-                    .get::<Option<String>, _>("detail")
-                    .and_then(|d| serde_json::from_str(&d).ok())
-                    .unwrap_or(Value::Null),
+        let rows = self
+            .db
+            .rows(
+                "SELECT outcome, user_id, ip, user_agent, detail FROM audit_events WHERE action = $1 ORDER BY at, id",
+                &[action],
+            )
+            .await;
+        rows.into_iter()
+            .map(|mut r| AuditRow {
+                outcome: r[0].take().unwrap_or_default(),
+                user_id: r[1].take(),
+                ip: r[2].take(),
+                user_agent: r[3].take(),
+                detail: r[4].take().and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null),
             })
             .collect()
     }
@@ -361,13 +337,7 @@ pub struct AuditRow {
     pub detail: Value,
 }
 
-pub struct WriteLock(sqlx::AnyConnection);
-
-impl WriteLock {
-    pub async fn release(mut self) {
-        sqlx::query("ROLLBACK").execute(&mut self.0).await.expect("the lock is released");
-    }
-}
+pub use super::db::WriteLock;
 
 /// Which database this test binary runs the suite on: the `api` binary on
 /// SQLite, the `api_pg` binary (built when `AUTHGATE_TEST_DATABASE_URL` is
@@ -376,75 +346,7 @@ pub fn on_postgres() -> bool {
     env!("CARGO_CRATE_NAME") == "api_pg"
 }
 
-/// A database for one test: a SQLite file, or a schema of its own in the
-/// PostgreSQL database named by `AUTHGATE_TEST_DATABASE_URL`, so tests run in
-/// parallel. The one place that creates databases.
-struct TestDatabase {
-    backend: Backend,
-    url: String,
-    dir: Option<PathBuf>,
-}
-
-impl TestDatabase {
-    async fn fresh() -> TestDatabase {
-        sqlx::any::install_default_drivers();
-        if on_postgres() {
-            return TestDatabase::fresh_schema().await;
-        }
-        let dir = std::env::temp_dir().join(format!("authgate-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let url = format!("sqlite://{}", dir.join("authgate.db").display());
-        TestDatabase { backend: Backend::Sqlite, url, dir: Some(dir) }
-    }
-
-    /// A new schema named for its creation time; schemas of runs older than
-    /// an hour are dropped first, so the database does not fill up.
-    async fn fresh_schema() -> TestDatabase {
-        use sqlx::Connection;
-        let base = std::env::var("AUTHGATE_TEST_DATABASE_URL").expect("AUTHGATE_TEST_DATABASE_URL is set for api_pg");
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("a clock").as_secs();
-        let schema = format!("agt_{now}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let mut admin = sqlx::AnyConnection::connect(&base).await.expect("the test PostgreSQL answers");
-        static SWEEP: Once = Once::new();
-        let mut sweep = false;
-        SWEEP.call_once(|| sweep = true);
-        if sweep {
-            let stale: Vec<String> = sqlx::query_scalar(
-                "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'agt\\_%' \
-                  AND split_part(nspname, '_', 2)::bigint < $1",
-            )
-            .bind(i64::try_from(now).unwrap_or(i64::MAX) - 3600)
-            .fetch_all(&mut admin)
-            .await
-            .expect("the schemas are listed");
-            for old in stale {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {old} CASCADE")))
-                    .execute(&mut admin)
-                    .await;
-            }
-        }
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut admin)
-            .await
-            .expect("a schema is created");
-        admin.close().await.ok();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options[search_path]={schema}");
-        TestDatabase { backend: Backend::Postgres, url, dir: None }
-    }
-
-    async fn pool(&self) -> sqlx::AnyPool {
-        sqlx::AnyPool::connect(&self.url).await.expect("the test database opens")
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
+pub(crate) use super::db::TestDatabase;
 
 // ---------------------------------------------------------------- metrics
 
@@ -757,12 +659,7 @@ pub async fn spawn_cluster(n: usize) -> Vec<TestApp> {
 impl TestApp {
     /// The versions in the migrations ledger, in order, repeats included.
     pub async fn applied_migrations(&self) -> Vec<i64> {
-        let pool = self.db.pool().await;
-        let versions = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(&pool)
-            .await
-            .expect("the migrations ledger is readable");
-        pool.close().await;
-        versions
+        let rows = self.db.rows("SELECT CAST(version AS TEXT) FROM _sqlx_migrations ORDER BY version", &[]).await;
+        rows.into_iter().map(|r| r[0].as_deref().and_then(|v| v.parse().ok()).expect("a version")).collect()
     }
 }

@@ -1,5 +1,6 @@
 mod admin;
 mod connections;
+mod db;
 mod hardening;
 mod helpers;
 mod instances;

@@ -18,10 +18,13 @@ use rusqlite::types::ToSql;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Statement, TransactionBehavior};
 
 use super::audit::{AuditRow, INSERT_AUDIT};
-use super::sessions::{REVOKE_REUSED, ROTATE, RotateJob, STORED_REFRESH, StoredRefresh, judge_stale};
+use super::micros;
+use super::sessions::{REVOKE_REUSED, ROTATE, RotateJob, STORED_REFRESH, stored_refresh};
 use super::users::{SESSION_USER, USER_BY_ID, user_from_row};
-use super::{Rotation, micros};
-use crate::domain::{AuditEvent, User, UserId};
+use crate::domain::Clock;
+use crate::domain::session::Rotation;
+use crate::domain::session::{judge_stale, rotation_event};
+use crate::domain::{AuditEvent, SessionId, User, UserId};
 use crate::error::{Error, Result};
 
 /// Idle read connections kept open; more are opened while a burst needs
@@ -30,6 +33,7 @@ const IDLE_READERS: usize = 8;
 
 pub(super) struct Direct {
     path: PathBuf,
+    clock: Clock,
     readers: Mutex<Vec<Connection>>,
     /// Used only by a caller that holds the store's writer, so it is never
     /// contended; the mutex makes that visible to the compiler.
@@ -77,8 +81,8 @@ fn settle<T>(r: std::result::Result<T, Fail>) -> Result<Option<T>> {
 impl Direct {
     /// For the SQLite file at `path` (already created and migrated by the
     /// pooled connections); connections open on first use.
-    pub(super) fn new(path: &Path) -> Direct {
-        Direct { path: path.to_path_buf(), readers: Mutex::new(Vec::new()), writer: Mutex::new(None) }
+    pub(super) fn new(path: &Path, clock: Clock) -> Direct {
+        Direct { path: path.to_path_buf(), clock, readers: Mutex::new(Vec::new()), writer: Mutex::new(None) }
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
@@ -110,8 +114,8 @@ impl Direct {
     }
 
     /// The user behind a live session (see `Store::find_session_user`).
-    pub(super) fn session_user(&self, id: UserId, session_id: &str) -> Result<Option<Option<User>>> {
-        self.read(|conn| query_user(conn, SESSION_USER, &[&id.to_string(), &session_id]))
+    pub(super) fn session_user(&self, id: UserId, session_id: SessionId) -> Result<Option<Option<User>>> {
+        self.read(|conn| query_user(conn, SESSION_USER, &[&id.to_string(), &session_id.to_string()]))
     }
 
     /// Any account by id (see `Store::find_user`).
@@ -137,7 +141,7 @@ impl Direct {
             let mut outcomes = Vec::with_capacity(jobs.len());
             for job in jobs {
                 let mut sp = tx.savepoint()?;
-                match rotate(&sp, job) {
+                match rotate(&sp, job, &self.clock) {
                     Ok(done) => {
                         sp.commit()?;
                         outcomes.push(Ok(done));
@@ -169,32 +173,34 @@ impl Direct {
 
 /// One rotation (`Store::rotate_on`, the pooled twin) inside the caller's
 /// write transaction; the clock is read now that the write lock is held.
-fn rotate(conn: &Connection, job: &RotateJob) -> std::result::Result<(Rotation, Option<AuditEvent>), Fail> {
+fn rotate(
+    conn: &Connection,
+    job: &RotateJob,
+    clock: &Clock,
+) -> std::result::Result<(Rotation, Option<AuditEvent>), Fail> {
     let r = &job.rotate;
-    let now = micros(r.clock.now());
-    let user = r.user_id.to_string();
-    let (sid, jti, next) = (&r.session_id, &r.presented_jti, &r.next);
+    let now = micros(clock.now());
+    let (user, sid, jti, next) = (r.user_id.to_string(), r.session_id.to_string(), r.presented_jti.as_str(), &r.next);
+    let next_jti = next.jti.as_str();
     let (ip, agent) = (r.presenter.ip.map(|ip| ip.to_string()), &r.presenter.user_agent);
     let args: [&dyn ToSql; 10] =
-        [sid, &user, jti, &next.jti, &next.iat, &next.exp, &now, &(now / 1_000_000), &ip, agent];
+        [&sid, &user, &jti, &next_jti, &next.iat, &next.exp, &now, &(now / 1_000_000), &ip, agent];
     let outcome = if execute(conn, ROTATE, &args)? == 1 {
         Rotation::Rotated
     } else {
-        let mut stmt = prepare(conn, STORED_REFRESH, &[sid, &user])?;
+        let mut stmt = prepare(conn, STORED_REFRESH, &[&sid, &user])?;
         let mut rows = stmt.raw_query();
-        let stored = rows.next()?.map(StoredRefresh::from_row).transpose()?;
+        let stored = rows.next()?.map(stored_refresh).transpose()?;
         drop(rows);
-        let outcome = judge_stale(stored, jti, &r.presenter, r.grace, now);
+        let outcome = judge_stale(stored, r, now);
         if outcome == Rotation::Reused {
-            execute(conn, REVOKE_REUSED, &[sid, &now])?;
+            execute(conn, REVOKE_REUSED, &[&sid, &now])?;
         }
         outcome
     };
-    let event = (job.events)(&outcome);
-    if let Some(event) = &event {
-        insert_audit(conn, event)?;
-    }
-    Ok((outcome, event))
+    let event = rotation_event(r, &outcome);
+    insert_audit(conn, &event)?;
+    Ok((outcome, Some(event)))
 }
 
 fn query_user(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> std::result::Result<Option<User>, Fail> {

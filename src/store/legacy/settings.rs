@@ -4,11 +4,6 @@ use super::Store;
 use crate::error::Result;
 
 impl Store {
-    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.get("value")))
-    }
-
     /// Stores `value` unless the key already has one, and returns the value
     /// that is stored: concurrent first starts agree on one secret.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {

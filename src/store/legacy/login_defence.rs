@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
 use super::row::Cols;
-use super::{NewSession, Store, from_micros, micros};
+use super::{Store, from_micros, micros};
 use crate::domain::UserId;
 use crate::domain::network::network;
+use crate::domain::session::NewSession;
 use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
 use crate::error::Result;
 

@@ -12,7 +12,8 @@ use tokio::sync::oneshot;
 
 use super::Store;
 use super::direct::Direct;
-use super::sessions::{RotateJob, Rotation};
+use super::sessions::RotateJob;
+use crate::domain::session::Rotation;
 use crate::error::{Error, Result};
 
 /// Most rotations in one transaction: the writer is released between

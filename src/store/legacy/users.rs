@@ -1,33 +1,14 @@
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
-use uuid::Uuid;
 
 use super::audit::insert_audit;
-use super::otp::{NewCode, upsert_otp};
+use super::otp::upsert_otp;
 use super::row::Cols;
 use super::{Store, from_micros, micros, now_micros};
-use crate::domain::{AuditEvent, AuthProvider, Email, LoginId, Phone, User, UserId};
+use crate::domain::recovery::NewCode;
+use crate::domain::{AuditEvent, AuthProvider, Email, LoginId, Phone, SessionId, User, UserId};
 use crate::error::{Error, Result};
-
-/// A user about to be created; the password is already hashed.
-#[derive(Debug, Clone)]
-pub struct NewUser {
-    pub id: UserId,
-    pub email: Option<Email>,
-    pub phone: Option<Phone>,
-    pub password_hash: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub role: crate::domain::Role,
-    pub is_verified: bool,
-}
-
-/// Which identifiers already belong to a live account.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UserTaken {
-    pub email: bool,
-    pub phone: bool,
-}
+use crate::store::contract::{NewUser, UserTaken};
 
 /// Any account by id: `$1`.
 pub(super) const USER_BY_ID: &str = select_users!("WHERE u.id = $1");
@@ -40,7 +21,7 @@ pub(super) fn user_from_row(row: &impl Cols) -> Result<User> {
     let id = row.text("id")?;
     let role = row.text("role")?;
     Ok(User {
-        id: Uuid::parse_str(&id).map_err(Error::internal)?,
+        id: id.parse().map_err(Error::internal)?,
         email: row.opt_text("email")?.map(Email::from_trusted),
         phone: row.opt_text("phone")?.map(Phone::from_trusted),
         password_hash: row.text("password")?,
@@ -88,11 +69,15 @@ impl Store {
     }
 
     /// The user behind an access token, if its session is still live.
-    pub async fn find_session_user(&self, id: UserId, session_id: &str) -> Result<Option<User>> {
+    pub async fn find_session_user(&self, id: UserId, session_id: SessionId) -> Result<Option<User>> {
         if let Some(found) = self.direct.as_ref().map(|d| d.session_user(id, session_id)).transpose()?.flatten() {
             return Ok(found);
         }
-        let row = sqlx::query(SESSION_USER).bind(id.to_string()).bind(session_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(SESSION_USER)
+            .bind(id.to_string())
+            .bind(session_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -117,7 +102,7 @@ impl Store {
         &self,
         new: &NewUser,
         verification: Option<&NewCode<'_>>,
-        event: impl FnOnce(UserId) -> AuditEvent,
+        event: &AuditEvent,
     ) -> Result<std::result::Result<User, UserTaken>> {
         let id = new.id;
         let mut tx = self.write_tx().await?;
@@ -127,7 +112,7 @@ impl Store {
         if let Some(code) = verification {
             upsert_otp(&mut tx, id, code).await?;
         }
-        insert_audit(&mut tx, &event(id)).await?;
+        insert_audit(&mut tx, event).await?;
         tx.commit().await?;
         let user = self.find_user(id).await?.ok_or_else(|| Error::internal("created user vanished"))?;
         Ok(Ok(user))

@@ -1,26 +1,9 @@
 use super::audit::insert_audit;
-use super::sessions::{NewSession, insert_session, revoke_all};
+use super::sessions::{insert_session, revoke_all};
 use super::{Store, now_micros};
-use crate::domain::{AuditEvent, UserId};
+use crate::domain::AuditEvent;
 use crate::error::Result;
-
-/// A password replacement and what goes with it.
-pub struct PasswordChange<'a> {
-    pub user_id: UserId,
-    /// The hash the decision was made on (the current password was checked
-    /// against it, or a reset link is bound to it): if it changed meanwhile,
-    /// nothing happens and the caller decides again on the row as it is
-    /// now. `None` when the decision does not rest on the hash (an SMS
-    /// reset code, consumed in the same transaction).
-    pub old_hash: Option<&'a str>,
-    pub new_hash: &'a str,
-    /// Why every session of the user is revoked.
-    pub reason: &'static str,
-    /// The digest of the SMS reset code to consume, if one was used.
-    pub reset_code: Option<&'a str>,
-    /// A session to open for the caller once the others are revoked.
-    pub new_session: Option<&'a NewSession>,
-}
+use crate::store::contract::PasswordChange;
 
 impl Store {
     /// Replaces the password, consumes the reset code, revokes every session
@@ -62,7 +45,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if let Some(session) = c.new_session {
-            insert_session(&mut tx, session, super::from_micros(now)).await?;
+            insert_session(&mut tx, session).await?;
         }
         insert_audit(&mut tx, event).await?;
         tx.commit().await?;

@@ -11,77 +11,10 @@ use sqlx::any::AnyRow;
 use super::audit::insert_audit;
 use super::sessions::revoke_all;
 use super::users::{USER_BY_ID, name_key, taken_from, user_from_row};
-use super::{Store, UserTaken, from_micros, now_micros};
+use super::{Store, now_micros};
 use crate::domain::{AuditEvent, Role, User, UserId};
 use crate::error::{Error, Result};
-
-/// A position in a newest-first listing: the last row's time and id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub at: i64,
-    pub id: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct UserFilter {
-    /// Lower-cased text searched in email, phone and names.
-    pub q: Option<String>,
-    pub role: Option<Role>,
-    pub is_active: Option<bool>,
-    pub is_verified: Option<bool>,
-    /// Soft-deleted users only (else live users only).
-    pub deleted: bool,
-    pub after: Option<Cursor>,
-    pub limit: u32,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub user_id: Option<String>,
-    pub action: Option<String>,
-    pub outcome: Option<String>,
-    pub since: Option<i64>,
-    pub until: Option<i64>,
-    pub after: Option<Cursor>,
-    pub limit: u32,
-}
-
-/// One stored audit event.
-#[derive(Debug, Clone)]
-pub struct AuditRecord {
-    pub id: String,
-    pub at: i64,
-    pub action: String,
-    pub outcome: String,
-    pub user_id: Option<String>,
-    pub actor_id: Option<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub detail: Value,
-}
-
-/// Field changes an admin asks for; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct UserChange {
-    pub is_active: Option<bool>,
-    pub is_verified: Option<bool>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub role: Option<Role>,
-}
-
-/// What an admin write did.
-#[derive(Debug)]
-pub enum AdminWrite {
-    Done(User),
-    NotFound,
-    /// It would leave no active admin.
-    LastAdmin,
-    /// Restore of a user who is not deleted.
-    NotDeleted,
-    /// Restore of a user whose email or phone is now someone else's.
-    Taken(UserTaken),
-}
+use crate::store::contract::{AdminWrite, AuditFilter, AuditRecord, UserChange, UserFilter};
 
 /// `LIKE` pattern for a search text, with its wildcards escaped.
 fn like(q: &str) -> String {
@@ -272,9 +205,4 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditRecord> {
         user_agent: row.try_get("user_agent")?,
         detail: detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null),
     })
-}
-
-/// The time of an audit record as RFC 3339.
-pub fn audit_time(r: &AuditRecord) -> String {
-    crate::domain::rfc3339(&from_micros(r.at))
 }

@@ -1,0 +1,371 @@
+//! The storage contract: every operation the flows need, named for what it
+//! does, with the values it takes and returns. Each database has one
+//! implementation of it (`Storage`), with its own native driver; `Store`
+//! holds the one a deployment uses. Each write that records an audit event
+//! writes it in the same transaction as the change, and logs it once the
+//! transaction has committed.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
+use crate::domain::session::{NewSession, Rotate, Rotation, Session};
+use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
+use crate::domain::{AuditEvent, Email, LoginId, Phone, Role, SessionId, User, UserId};
+use crate::error::Result;
+
+/// Declares the operations once: the `Storage` trait every backend
+/// implements, and `Store`'s methods, which hand each call to the backend
+/// in use.
+macro_rules! contract {
+    ($( $(#[$doc:meta])* async fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty; )*) => {
+        /// The operations of the store, implemented once per database.
+        pub(crate) trait Storage: Send + Sync + 'static {
+            $( $(#[$doc])* fn $name(&self $(, $arg: $ty)*) -> impl Future<Output = Result<$ret>> + Send; )*
+
+            /// True when the database answers a trivial query within two
+            /// seconds.
+            fn ping(&self) -> impl Future<Output = bool> + Send;
+
+            /// Closes every connection (at shutdown); later calls fail.
+            fn close(&self) -> impl Future<Output = ()> + Send;
+
+            /// Connections of each pool right now, for metrics.
+            fn pool_usage(&self) -> Vec<(&'static str, PoolUsage)>;
+        }
+
+        // While the legacy store serves the contract: its inherent methods,
+        // as the trait.
+        impl Storage for super::legacy::Store {
+            $( fn $name(&self $(, $arg: $ty)*) -> impl Future<Output = Result<$ret>> + Send {
+                super::legacy::Store::$name(self $(, $arg)*)
+            } )*
+
+            fn ping(&self) -> impl Future<Output = bool> + Send {
+                super::legacy::Store::ping(self)
+            }
+
+            fn close(&self) -> impl Future<Output = ()> + Send {
+                super::legacy::Store::close(self)
+            }
+
+            fn pool_usage(&self) -> Vec<(&'static str, PoolUsage)> {
+                super::legacy::Store::pool_usage(self)
+            }
+        }
+
+        impl super::Store {
+            $( $(#[$doc])* pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
+                match self.backend() {
+                    super::Inner::Sqlite(s) => Storage::$name(s $(, $arg)*).await,
+                    super::Inner::Postgres(s) => Storage::$name(s $(, $arg)*).await,
+                }
+            } )*
+
+            /// True when the database answers a trivial query within two
+            /// seconds.
+            pub async fn ping(&self) -> bool {
+                match self.backend() {
+                    super::Inner::Sqlite(s) => Storage::ping(s).await,
+                    super::Inner::Postgres(s) => Storage::ping(s).await,
+                }
+            }
+
+            /// Closes every connection (at shutdown).
+            pub async fn close(&self) {
+                match self.backend() {
+                    super::Inner::Sqlite(s) => Storage::close(s).await,
+                    super::Inner::Postgres(s) => Storage::close(s).await,
+                }
+            }
+
+            /// Connections of each pool right now, for metrics.
+            pub fn pool_usage(&self) -> Vec<(&'static str, PoolUsage)> {
+                match self.backend() {
+                    super::Inner::Sqlite(s) => Storage::pool_usage(s),
+                    super::Inner::Postgres(s) => Storage::pool_usage(s),
+                }
+            }
+        }
+    };
+}
+
+contract! {
+    // ------------------------------------------------------------- accounts
+
+    /// The live (not deleted) account an email or phone signs in to.
+    async fn find_user_by_login(&self, login: &LoginId) -> Option<User>;
+
+    /// Any account by id, deleted or not.
+    async fn find_user(&self, id: UserId) -> Option<User>;
+
+    /// The user behind an access token, if its session is live (not
+    /// revoked; the user may be inactive or deleted: the caller decides).
+    async fn find_session_user(&self, id: UserId, session: SessionId) -> Option<User>;
+
+    /// Which of these identifiers a live account already holds.
+    async fn user_taken(&self, email: Option<&Email>, phone: Option<&Phone>) -> UserTaken;
+
+    /// Creates the user, its first verification code (when given; counted
+    /// as a code sent) and the audit event in one transaction. A
+    /// concurrent twin loses on the unique index and gets `Err(taken)`.
+    async fn create_user(
+        &self,
+        new: &NewUser,
+        code: Option<&NewCode<'_>>,
+        event: &AuditEvent,
+    ) -> std::result::Result<User, UserTaken>;
+
+    /// Renames the user, with the audit event, in one transaction.
+    async fn update_user_names(&self, id: UserId, first_name: &str, last_name: &str, event: &AuditEvent) -> ();
+
+    /// Replaces a hash with a stronger one after a successful sign-in,
+    /// unless the password changed meanwhile (a compare-and-swap that loses
+    /// quietly to any other password write). True when it replaced it.
+    async fn upgrade_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> bool;
+
+    /// Replaces the password, consumes the reset code, revokes every session
+    /// of the user, opens the new one and records the event, in one
+    /// transaction. False (and nothing changed) when the hash (if given) or
+    /// the code changed meanwhile.
+    async fn replace_password(&self, change: &PasswordChange<'_>, event: &AuditEvent) -> bool;
+
+    // ------------------------------------------------------------- sessions
+
+    /// Records a sign-in: the session, the user's `last_login`, its network
+    /// (trusted for §14.1 from now on) and the audit event, in one
+    /// transaction.
+    async fn open_session(&self, session: &NewSession, event: &AuditEvent) -> ();
+
+    /// Rotates the session's refresh token from the presented one to
+    /// `rotate.next`, recording the presenter as the session's latest
+    /// client (ip, user agent, last used) in the same write. Decided under
+    /// the database's write lock (the clock read once it is held), so among
+    /// concurrent presenters of one token exactly one rotates; a stale
+    /// token is judged by `domain::session::judge_stale` (a reuse revokes
+    /// the session), and `domain::session::rotation_event` is written in
+    /// the same transaction.
+    async fn rotate_session(&self, rotate: &Rotate) -> Rotation;
+
+    /// The user's live sessions (not revoked, refresh token not expired),
+    /// newest first.
+    async fn list_sessions(&self, user: UserId) -> Vec<Session>;
+
+    /// Revokes one live session of `user`; false (and no event) when there
+    /// was none.
+    async fn revoke_session(&self, session: SessionId, user: UserId, reason: &str, event: &AuditEvent) -> bool;
+
+    /// Revokes every live session of the user; returns how many.
+    async fn revoke_all_sessions(&self, user: UserId, reason: &str, event: &AuditEvent) -> u64;
+
+    // ---------------------------------------------------- codes and recovery
+
+    /// Stores a new code for the requesting network (replacing only that
+    /// network's), counts it and records the event, unless a code quota of
+    /// `domain::recovery` is spent (then nothing changes).
+    async fn replace_otp(&self, user: UserId, code: &NewCode<'_>, event: &AuditEvent) -> std::result::Result<(), Spent>;
+
+    /// Counts a guess from `network` (unless a guess quota is spent) and
+    /// returns the codes it is judged against (`domain::recovery::judged_against`),
+    /// spending an attempt of the network's own code.
+    async fn take_otp_attempt(&self, user: UserId, purpose: OtpPurpose, network: &str, now: DateTime<Utc>) -> Attempt;
+
+    /// Counts a reset email to the user and records the event, unless a
+    /// reset-email quota is spent (then nothing changes).
+    async fn take_reset_email(
+        &self,
+        user: UserId,
+        network: &str,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> std::result::Result<(), Spent>;
+
+    /// Consumes a verification code after a correct guess, with every other
+    /// verification code of the user, and marks the user verified, with the
+    /// event, in one transaction. False if the code was consumed or replaced
+    /// meanwhile.
+    async fn consume_verify_otp(&self, user: UserId, code_hash: &str, event: &AuditEvent) -> bool;
+
+    // ------------------------------------------------------- sign-in defence
+
+    /// Judges an attempt by the counter `charge` names and, when it may go
+    /// ahead, counts it as a failure at once on every counter of `charge`,
+    /// in one locked step (§14.1).
+    async fn login_attempt(&self, lock: SoftLock, charge: &Charge, now: DateTime<Utc>) -> Verdict;
+
+    /// Takes back the failure `login_attempt` counted (an attempt that was
+    /// not wrong credentials).
+    async fn forgive_login_attempt(&self, charge: &Charge) -> ();
+
+    /// Every counter of the login id starts again (a successful sign-in).
+    async fn reset_login_failures(&self, login: &str) -> ();
+
+    /// The login id's own counter (every failure, from any network).
+    async fn login_failures(&self, login: &str) -> Failures;
+
+    /// Whether the account signed in from `network` since `since`; without
+    /// an account the same work, for an id no account has.
+    async fn network_trusted(&self, user: Option<UserId>, network: &str, since: DateTime<Utc>) -> bool;
+
+    /// Deletes counters whose window ended before `failures_before` and
+    /// trust older than `trusted_before`; returns how many rows went.
+    async fn sweep_login_defence(&self, failures_before: DateTime<Utc>, trusted_before: DateTime<Utc>) -> u64;
+
+    // ------------------------------------------------------- audit and admin
+
+    /// Records an event that goes with no other change (a failed login).
+    async fn record_audit(&self, event: &AuditEvent) -> ();
+
+    /// Audit events matching the filter, newest first, at most
+    /// `limit + 1` (one more than a page, to tell whether another follows).
+    async fn list_audit(&self, filter: &AuditFilter) -> Vec<AuditRecord>;
+
+    /// Users matching the filter, newest first, at most `limit + 1`.
+    async fn list_users(&self, filter: &UserFilter) -> Vec<User>;
+
+    /// Applies an admin's changes to a live user; the last-admin rule is
+    /// checked in the same serialized transaction; deactivation revokes
+    /// every session.
+    async fn change_user(&self, id: UserId, change: &UserChange, event: &AuditEvent) -> AdminWrite;
+
+    /// Soft-deletes a live user and revokes every session.
+    async fn soft_delete_user(&self, id: UserId, event: &AuditEvent) -> AdminWrite;
+
+    /// Brings a soft-deleted user back, unless its email or phone has been
+    /// taken meanwhile; of concurrent restores one wins.
+    async fn restore_user(&self, id: UserId, event: &AuditEvent) -> AdminWrite;
+
+    // ------------------------------------------------------------ operation
+
+    /// Stores `value` unless the key already has one, and returns the value
+    /// that is stored: concurrent first starts agree on one secret.
+    async fn setting_or_insert(&self, key: &str, value: &str) -> String;
+
+    /// Applies pending migrations, exactly once however many instances
+    /// start together.
+    async fn migrate(&self) -> ();
+}
+
+// ----------------------------------------------------------------- values
+
+/// A user about to be created; the password is already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: UserId,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+    pub password_hash: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: crate::domain::Role,
+    pub is_verified: bool,
+}
+
+/// Which identifiers already belong to a live account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserTaken {
+    pub email: bool,
+    pub phone: bool,
+}
+
+/// A password replacement and what goes with it.
+pub struct PasswordChange<'a> {
+    pub user_id: UserId,
+    /// The hash the decision was made on (the current password was checked
+    /// against it, or a reset link is bound to it): if it changed meanwhile,
+    /// nothing happens and the caller decides again on the row as it is
+    /// now. `None` when the decision does not rest on the hash (an SMS
+    /// reset code, consumed in the same transaction).
+    pub old_hash: Option<&'a str>,
+    pub new_hash: &'a str,
+    /// Why every session of the user is revoked.
+    pub reason: &'static str,
+    /// The digest of the SMS reset code to consume, if one was used.
+    pub reset_code: Option<&'a str>,
+    /// A session to open for the caller once the others are revoked.
+    pub new_session: Option<&'a NewSession>,
+}
+
+/// A position in a newest-first listing: the last row's time and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: i64,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Lower-cased text searched in email, phone and names.
+    pub q: Option<String>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub is_verified: Option<bool>,
+    /// Soft-deleted users only (else live users only).
+    pub deleted: bool,
+    pub after: Option<Cursor>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub after: Option<Cursor>,
+    pub limit: u32,
+}
+
+/// One stored audit event.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub id: String,
+    pub at: i64,
+    pub action: String,
+    pub outcome: String,
+    pub user_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Value,
+}
+
+/// Field changes an admin asks for; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub is_active: Option<bool>,
+    pub is_verified: Option<bool>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub role: Option<Role>,
+}
+
+/// What an admin write did.
+#[derive(Debug)]
+pub enum AdminWrite {
+    Done(User),
+    NotFound,
+    /// It would leave no active admin.
+    LastAdmin,
+    /// Restore of a user who is not deleted.
+    NotDeleted,
+    /// Restore of a user whose email or phone is now someone else's.
+    Taken(UserTaken),
+}
+
+/// A pool's connections: open (`size`), of which `idle`, and the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl PoolUsage {
+    pub fn in_use(&self) -> u32 {
+        self.size.saturating_sub(self.idle)
+    }
+}
