@@ -51,6 +51,11 @@ impl AuditEvent {
         }
     }
 
+    /// The action as stored in the `action` column.
+    pub fn action_name(&self) -> &'static str {
+        self.action
+    }
+
     pub fn with_detail(mut self, detail: Value) -> AuditEvent {
         self.detail = detail;
         self

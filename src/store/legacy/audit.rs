@@ -54,7 +54,7 @@ impl AuditRow<'_> {
         AuditRow {
             id: uuid::Uuid::now_v7().to_string(),
             at: now_micros(),
-            action: event.action,
+            action: event.action_name(),
             outcome: event.outcome.as_str(),
             user_id: event.user_id.map(|u| u.to_string()),
             actor_id: event.actor_id.map(|u| u.to_string()),
