@@ -64,6 +64,9 @@ pub enum Error {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// 408: a request body that did not arrive within `AUTHGATE_BODY_TIMEOUT`.
+    #[error("request timeout")]
+    RequestTimeout,
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
@@ -92,6 +95,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -135,6 +139,7 @@ impl IntoResponse for Error {
             }
             Error::PayloadTooLarge => plain("Request body is too large (limit 64 KiB)."),
             Error::UnsupportedMediaType => plain("Unsupported media type: send Content-Type: application/json."),
+            Error::RequestTimeout => plain("The request body was not received in time."),
             Error::TooManyRequests { retry_after_secs } => {
                 let msg = format!("Request was throttled. Expected available in {retry_after_secs} seconds.");
                 (msg.clone(), Value::Null, json!({"non_field_errors": [msg]}))

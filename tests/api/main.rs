@@ -1,5 +1,6 @@
 mod admin;
 mod connections;
+mod edge;
 mod helpers;
 mod instances;
 mod login;
