@@ -31,6 +31,7 @@ pub(super) async fn read_head(
         if let Some(started) = started
             && (head_is_whole(&bytes, scanned) || bytes.len() >= MAX_HEAD)
         {
+            bytes.shrink_to_fit(); // hyper copies them, and keeps this until the phase ends
             return Some((bytes, started));
         }
         scanned = bytes.len();
@@ -40,8 +41,8 @@ pub(super) async fn read_head(
             () = tokio::time::sleep_until(deadline) => return None,
             _ = stop.wait_for(|s| *s) => return None,
         }
-        if bytes.capacity() - bytes.len() < 1024 {
-            bytes.reserve(4096);
+        if bytes.capacity() == bytes.len() {
+            bytes.reserve(bytes.len().max(1024));
         }
         match stream.try_read_buf(&mut bytes) {
             Ok(0) => return None,
