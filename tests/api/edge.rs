@@ -209,6 +209,26 @@ async fn an_answer_given_without_reading_a_late_body_keeps_the_connection() {
 }
 
 #[tokio::test]
+async fn requests_written_as_head_then_body_and_answered_early_keep_their_connection() {
+    // Arrange: as Python's http.client sends them (two writes), to a route
+    // that answers 401 before reading the body.
+    let app = spawn_app().await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream.set_nodelay(true).unwrap(); // as http.client does: no pause between the two writes
+    let mut buf = Vec::new();
+    let head =
+        format!("POST {LOGOUT} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n");
+
+    // Act and assert: the same connection throughout.
+    for n in 0..100 {
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(b"{}").await.unwrap();
+        let (status, body) = read_response(&mut stream, &mut buf).await;
+        assert_eq!(status, 401, "request {n}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn an_answer_given_without_reading_a_body_that_never_comes_closes_the_connection() {
     // Arrange
     let app = spawn_app_with(|c| c.body_timeout = SHORT).await;
