@@ -162,15 +162,17 @@ fn within_descriptor_limit(max_connections: usize) -> usize {
         if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 && limit.rlim_cur != libc::RLIM_INFINITY {
             let descriptors = usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
             let room = descriptors - (descriptors / 2).min(64);
-            if room < max_connections {
+            // Once a process: the metrics listener would say it again.
+            static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if room < max_connections && !WARNED.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     max_connections,
                     descriptors,
                     serving_at_most = room,
                     "AUTHGATE_MAX_CONNECTIONS is above what the descriptor limit (ulimit -n) allows"
                 );
-                return room.max(1);
             }
+            return room.max(1).min(max_connections);
         }
     }
     max_connections
