@@ -91,7 +91,7 @@ pub(super) struct Shared {
     router: axum::Router,
     limits: Limits,
     open: AtomicUsize,
-    parked: Parked,
+    parked: Arc<Parked>,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes; then closes
@@ -104,9 +104,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let limits = Limits { max_connections: within_descriptor_limit(limits.max_connections), ..limits };
-    let shared = Arc::new(Shared { router, limits, open: AtomicUsize::new(0), parked: Parked::default() });
+    let shared = Arc::new(Shared { router, limits, open: AtomicUsize::new(0), parked: Arc::default() });
     let (stop, stopping) = watch::channel(false);
-    let trimmer = tokio::spawn(give_back_freed_memory(Arc::clone(&shared)));
+    let trimmer = tokio::spawn(give_back_freed_memory(Arc::clone(&shared.parked)));
     let (mut failed, mut refused) = (LogPace::default(), LogPace::default());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -226,9 +226,8 @@ pub(super) enum Waiting {
 }
 
 /// One client connection, from accept to close.
-async fn connection(stream: TcpStream, peer: SocketAddr, open: Open, mut stop: watch::Receiver<bool>) {
+async fn connection(mut stream: TcpStream, peer: SocketAddr, open: Open, mut stop: watch::Receiver<bool>) {
     let shared = &open.0;
-    let mut stream = stream;
     let mut waiting = Waiting::Idle { since: Instant::now() };
     loop {
         let Some((head, started)) = read_head(&stream, waiting, &shared.limits, &mut stop).await else { return };
@@ -266,11 +265,11 @@ impl Parked {
 /// allocator keeps freed memory inside the process (between live blocks it
 /// cannot shrink the heap): once many connections have parked, the free
 /// pages are handed back to the system, at most once a second.
-async fn give_back_freed_memory(shared: Arc<Shared>) {
+async fn give_back_freed_memory(parked: Arc<Parked>) {
     loop {
-        shared.parked.wake.notified().await;
+        parked.wake.notified().await;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        shared.parked.count.store(0, Ordering::Relaxed);
+        parked.count.store(0, Ordering::Relaxed);
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         let _ = tokio::task::spawn_blocking(|| {
             // SAFETY: malloc_trim only walks the allocator's own free lists.

@@ -285,10 +285,11 @@ struct Watched {
 }
 
 impl Watched {
-    /// Bytes read while no request is being answered start the next head.
+    /// A read that did not wait; its bytes, read while no request is being
+    /// answered, start the next head.
     fn note_read(&self, bytes: usize) {
         let activity = &self.activity;
-        activity.waiting_to_read.store(bytes == 0, Ordering::Release);
+        activity.waiting_to_read.store(false, Ordering::Release);
         if bytes > 0 && activity.answering.load(Ordering::Acquire) == 0 && activity.head_started().is_none() {
             activity.set_head_started(Some(Instant::now()));
         }
@@ -300,7 +301,7 @@ impl AsyncRead for Watched {
         if !self.read_ahead.is_empty() {
             let n = self.read_ahead.len().min(buf.remaining());
             buf.put_slice(&self.read_ahead.split_to(n));
-            self.activity.waiting_to_read.store(false, Ordering::Release);
+            self.note_read(n);
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
