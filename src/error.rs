@@ -64,6 +64,9 @@ pub enum Error {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// 408: a request body that did not arrive within `AUTHGATE_BODY_TIMEOUT`.
+    #[error("request timeout")]
+    RequestTimeout,
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     /// 429 with a message of its own, not the throttle's (§14.1's delay).
@@ -95,6 +98,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::TooManyRequests { .. } | Error::Delayed { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -140,6 +144,7 @@ impl IntoResponse for Error {
             | Error::Delayed { message: msg, .. } => (msg.to_string(), Value::Null, json!({"non_field_errors": [msg]})),
             Error::PayloadTooLarge => plain("Request body is too large (limit 64 KiB)."),
             Error::UnsupportedMediaType => plain("Unsupported media type: send Content-Type: application/json."),
+            Error::RequestTimeout => plain("The request body was not received in time."),
             Error::TooManyRequests { retry_after_secs } => {
                 let msg = format!("Request was throttled. Expected available in {retry_after_secs} seconds.");
                 (msg.clone(), Value::Null, json!({"non_field_errors": [msg]}))

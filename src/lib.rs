@@ -50,6 +50,7 @@ use tokio::time::Instant;
 pub use config::Config;
 use config::MetricsBind;
 pub use error::Error;
+pub use server::Limits;
 pub use state::{AppState, Services};
 
 /// Connects to the configured database, applies migrations, and returns the
@@ -133,9 +134,10 @@ impl App {
             let _ = rx.wait_for(|s| *s).await;
         };
         let mut servers = JoinSet::new();
-        servers.spawn(serve(listener, self.router, when_stopped(stopped.clone())));
+        let limits = Limits::from(&self.services.config);
+        servers.spawn(serve_with(listener, self.router, limits, when_stopped(stopped.clone())));
         if let (Some(listener), Some(router)) = (self.metrics_listener.take(), self.metrics_router.take()) {
-            servers.spawn(serve(listener, router, when_stopped(stopped.clone())));
+            servers.spawn(serve_with(listener, router, limits, when_stopped(stopped.clone())));
         }
 
         let mut outcome = Ok(());
@@ -194,11 +196,24 @@ fn flatten(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::i
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the
-/// requests in flight finish. Client addresses reach the handlers.
+/// requests in flight finish. Client addresses reach the handlers. The
+/// connection limits are the defaults of contract §14.3 (`serve_with`
+/// takes others).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    server::serve(listener, router, shutdown).await
+    serve_with(listener, router, Limits::default(), shutdown).await
+}
+
+/// `serve` with the given connection limits and timeouts, typically
+/// `Limits::from(&config)`.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    server::serve(listener, router, limits, shutdown).await
 }

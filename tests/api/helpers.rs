@@ -85,11 +85,12 @@ fn test_client() -> reqwest::Client {
 async fn spawn_app_on(db: Arc<TestDatabase>, configure: impl FnOnce(&mut Config)) -> TestApp {
     let config = test_config(&db, configure);
     let secret = config.secret_key.as_ref().map(|s| s.0.clone()).unwrap_or_default();
+    let limits = authgate::Limits::from(&config);
 
     let router = authgate::app(config).await.expect("the app builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let addr = listener.local_addr().expect("a bound address");
-    tokio::spawn(authgate::serve(listener, router, std::future::pending()));
+    tokio::spawn(authgate::serve_with(listener, router, limits, std::future::pending()));
 
     TestApp { addr, client: test_client(), secret, db }
 }

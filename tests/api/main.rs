@@ -1,6 +1,7 @@
 mod admin;
 mod connections;
 mod db;
+mod edge;
 mod hardening;
 mod helpers;
 mod instances;
