@@ -77,7 +77,28 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Raises the soft limit on open descriptors to the hard one: with the
+/// common default of 1,024 the connection cap (§14.3) would sit far below
+/// `AUTHGATE_MAX_CONNECTIONS`. The embedding case leaves the host's limits
+/// alone; this is the binary's own process.
+fn raise_descriptor_limit() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit and setrlimit read and write the one struct given.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+                    tracing::warn!(soft = limit.rlim_cur, hard = limit.rlim_max, "could not raise the descriptor limit");
+                }
+            }
+        }
+    }
+}
+
 async fn serve(config: Config) -> Result<(), String> {
+    raise_descriptor_limit();
     let bind = config.bind;
     let app = authgate::App::build(config).await.map_err(describe)?;
     let listener = tokio::net::TcpListener::bind(bind)
