@@ -90,7 +90,11 @@ fn raise_descriptor_limit() {
             if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
                 let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
                 if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
-                    tracing::warn!(soft = limit.rlim_cur, hard = limit.rlim_max, "could not raise the descriptor limit");
+                    tracing::warn!(
+                        soft = limit.rlim_cur,
+                        hard = limit.rlim_max,
+                        "could not raise the descriptor limit"
+                    );
                 }
             }
         }
