@@ -14,6 +14,8 @@ mod login_defence;
 mod recovery;
 mod sessions;
 mod storage;
+#[cfg(all(test, authgate_pg_tests))]
+mod tests;
 mod users;
 
 use std::str::FromStr;
