@@ -4,6 +4,7 @@
 
 pub(crate) mod contract;
 mod legacy;
+mod postgres;
 
 use std::sync::Arc;
 
@@ -43,7 +44,7 @@ pub struct Store(Arc<Inner>);
 
 enum Inner {
     Sqlite(legacy::Store),
-    Postgres(legacy::Store),
+    Postgres(postgres::Store),
 }
 
 impl Store {
@@ -55,7 +56,7 @@ impl Store {
             .ok_or_else(|| Error::internal(format!("AUTHGATE_DATABASE_URL: unsupported {url:?}")))?;
         let inner = match backend {
             Backend::Sqlite => Inner::Sqlite(legacy::Store::connect(url, max_connections, clock).await?),
-            Backend::Postgres => Inner::Postgres(legacy::Store::connect(url, max_connections, clock).await?),
+            Backend::Postgres => Inner::Postgres(postgres::Store::connect(url, max_connections, clock).await?),
         };
         Ok(Store(Arc::new(inner)))
     }

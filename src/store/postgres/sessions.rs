@@ -1,0 +1,253 @@
+//! Sessions: sign-in, the refresh rotation, listing and revocation.
+
+use std::net::IpAddr;
+
+use sqlx::PgConnection;
+
+use super::audit::{AuditRow, insert_audit};
+use super::{Store, parse_id};
+use crate::domain::network::network;
+use crate::domain::session::{
+    NewSession, RefreshState, Rotate, Rotation, Session, StoredRefresh, judge_stale, rotation_event,
+};
+use crate::domain::{AuditEvent, Jti, SessionId, UserId, from_micros, micros};
+use crate::error::Result;
+
+impl Store {
+    /// One statement: the session, the user's `last_login`, the network's
+    /// trust and the audit event.
+    pub async fn open_session(&self, s: &NewSession, event: &AuditEvent) -> Result<()> {
+        let at = micros(s.at);
+        let trusted = s.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()).map(|ip| network(ip).to_string());
+        let a = AuditRow::of(event, self.now());
+        sqlx::query!(
+            "WITH opened AS (
+                 INSERT INTO sessions (id, user_id, refresh_jti, refresh_iat, refresh_exp, created_at, last_used_at,
+                                       ip, user_agent)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)
+             ), signed_in AS (
+                 UPDATE users SET last_login = $6 WHERE id = $2
+             ), trusted AS (
+                 INSERT INTO trusted_networks (user_id, network, last_success_at)
+                 SELECT $2, $9, $6 WHERE $9::text IS NOT NULL
+                 ON CONFLICT (user_id, network) DO UPDATE SET last_success_at = excluded.last_success_at
+             )
+             INSERT INTO audit_events (id, at, action, outcome, user_id, actor_id, ip, user_agent, detail)
+             VALUES ($10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            s.id.to_string(),
+            s.user_id.to_string(),
+            s.refresh.jti.as_str(),
+            s.refresh.iat,
+            s.refresh.exp,
+            at,
+            s.ip.as_deref(),
+            s.user_agent.as_deref(),
+            trusted,
+            a.id,
+            a.at,
+            a.action,
+            a.outcome,
+            a.user_id,
+            a.actor_id,
+            a.ip,
+            a.user_agent,
+            a.detail,
+        )
+        .execute(&self.pool)
+        .await?;
+        event.log();
+        Ok(())
+    }
+
+    /// A current token rotates in one statement, whose CTE also writes the
+    /// audit event (the common case: one round trip). Any other token is
+    /// judged by `judge_stale` on the session row locked `FOR UPDATE`, with
+    /// the clock read once the lock is held. Concurrent presenters of one
+    /// token queue on the row: the first rotates, the others find it moved
+    /// on and are judged as stale.
+    pub async fn rotate_session(&self, r: &Rotate) -> Result<Rotation> {
+        let now = self.now();
+        let event = rotation_event(r, &Rotation::Rotated);
+        let a = AuditRow::of(&event, now);
+        let rotated = sqlx::query!(
+            "WITH rotated AS (
+                 UPDATE sessions
+                    SET previous_jti = refresh_jti, refresh_jti = $4, refresh_iat = $5, refresh_exp = $6,
+                        rotated_at = $7, last_used_at = $7, ip = $9, user_agent = $10
+                  WHERE id = $1 AND user_id = $2 AND refresh_jti = $3 AND revoked_at IS NULL AND refresh_exp > $8
+                 RETURNING id
+             )
+             INSERT INTO audit_events (id, at, action, outcome, user_id, actor_id, ip, user_agent, detail)
+             SELECT $11, $12, $13, $14, $15, $16, $17, $18, $19 FROM rotated",
+            r.session_id.to_string(),
+            r.user_id.to_string(),
+            r.presented_jti.as_str(),
+            r.next.jti.as_str(),
+            r.next.iat,
+            r.next.exp,
+            now,
+            now / 1_000_000,
+            r.presenter.ip.map(|ip| ip.to_string()),
+            r.presenter.user_agent.as_deref(),
+            a.id,
+            a.at,
+            a.action,
+            a.outcome,
+            a.user_id,
+            a.actor_id,
+            a.ip,
+            a.user_agent,
+            a.detail,
+        )
+        .execute(&self.pool)
+        .await?;
+        if rotated.rows_affected() == 1 {
+            event.log();
+            return Ok(Rotation::Rotated);
+        }
+        self.judge_stale_token(r).await
+    }
+
+    /// The presented token was not current: judged under the row lock.
+    async fn judge_stale_token(&self, r: &Rotate) -> Result<Rotation> {
+        let sid = r.session_id.to_string();
+        let mut tx = self.pool.begin().await?;
+        let stored = sqlx::query!(
+            "SELECT refresh_jti, refresh_iat, refresh_exp, previous_jti, rotated_at, revoked_at, ip, user_agent
+               FROM sessions WHERE id = $1 AND user_id = $2 FOR UPDATE",
+            sid,
+            r.user_id.to_string(),
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| StoredRefresh {
+            current: RefreshState { jti: Jti::from_claim(row.refresh_jti), iat: row.refresh_iat, exp: row.refresh_exp },
+            previous_jti: row.previous_jti.map(Jti::from_claim),
+            rotated_at: row.rotated_at.unwrap_or(0),
+            revoked: row.revoked_at.is_some(),
+            ip: row.ip,
+            user_agent: row.user_agent,
+        });
+        // Only now, the row locked: a request that waited must not judge
+        // the grace by when it arrived.
+        let now = self.now();
+        let outcome = judge_stale(stored, r, now);
+        if outcome == Rotation::Reused {
+            sqlx::query!("UPDATE sessions SET revoked_at = $2, revoked_reason = 'reuse' WHERE id = $1", sid, now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let event = rotation_event(r, &outcome);
+        insert_audit(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        event.log();
+        Ok(outcome)
+    }
+
+    pub async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>> {
+        let rows = sqlx::query!(
+            "SELECT id, created_at, last_used_at, ip, user_agent FROM sessions
+              WHERE user_id = $1 AND revoked_at IS NULL AND refresh_exp > $2
+              ORDER BY created_at DESC, id DESC",
+            user.to_string(),
+            self.now() / 1_000_000,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Session {
+                    id: parse_id(&r.id)?,
+                    created_at: from_micros(r.created_at),
+                    last_used_at: from_micros(r.last_used_at),
+                    ip: r.ip,
+                    user_agent: r.user_agent,
+                })
+            })
+            .collect()
+    }
+
+    /// One statement: the revocation, and its event only if it revoked.
+    pub async fn revoke_session(
+        &self,
+        session: SessionId,
+        user: UserId,
+        reason: &str,
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        let now = self.now();
+        let a = AuditRow::of(event, now);
+        let done = sqlx::query!(
+            "WITH revoked AS (
+                 UPDATE sessions SET revoked_at = $3, revoked_reason = $4
+                  WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL
+                 RETURNING id
+             )
+             INSERT INTO audit_events (id, at, action, outcome, user_id, actor_id, ip, user_agent, detail)
+             SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM revoked",
+            session.to_string(),
+            user.to_string(),
+            now,
+            reason,
+            a.id,
+            a.at,
+            a.action,
+            a.outcome,
+            a.user_id,
+            a.actor_id,
+            a.ip,
+            a.user_agent,
+            a.detail,
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if done {
+            event.log();
+        }
+        Ok(done)
+    }
+
+    pub async fn revoke_all_sessions(&self, user: UserId, reason: &str, event: &AuditEvent) -> Result<u64> {
+        let now = self.now();
+        let mut tx = self.pool.begin().await?;
+        let n = revoke_all(&mut tx, user, reason, now).await?;
+        insert_audit(&mut tx, event, now).await?;
+        tx.commit().await?;
+        event.log();
+        Ok(n)
+    }
+}
+
+/// Inserts a session (inside the caller's transaction).
+pub(super) async fn insert_session(conn: &mut PgConnection, s: &NewSession) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO sessions (id, user_id, refresh_jti, refresh_iat, refresh_exp, created_at, last_used_at, ip, user_agent)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
+        s.id.to_string(),
+        s.user_id.to_string(),
+        s.refresh.jti.as_str(),
+        s.refresh.iat,
+        s.refresh.exp,
+        micros(s.at),
+        s.ip.as_deref(),
+        s.user_agent.as_deref(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Revokes every live session of a user (inside the caller's transaction).
+pub(super) async fn revoke_all(conn: &mut PgConnection, user: UserId, reason: &str, now: i64) -> Result<u64> {
+    let done = sqlx::query!(
+        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL",
+        user.to_string(),
+        now,
+        reason,
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,174 @@
+//! The contract, served by the inherent methods of the other files.
+
+use chrono::{DateTime, Utc};
+
+use super::Store;
+use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
+use crate::domain::session::{NewSession, Rotate, Rotation, Session};
+use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
+use crate::domain::{AuditEvent, Email, LoginId, Phone, SessionId, User, UserId};
+use crate::error::Result;
+use crate::store::contract::{
+    AdminWrite, AuditFilter, AuditRecord, NewUser, PasswordChange, PoolUsage, Storage, UserChange, UserFilter,
+    UserTaken,
+};
+
+impl Storage for Store {
+    async fn find_user_by_login(&self, login: &LoginId) -> Result<Option<User>> {
+        Store::find_user_by_login(self, login).await
+    }
+
+    async fn find_user(&self, id: UserId) -> Result<Option<User>> {
+        Store::find_user(self, id).await
+    }
+
+    async fn find_session_user(&self, id: UserId, session: SessionId) -> Result<Option<User>> {
+        Store::find_session_user(self, id, session).await
+    }
+
+    async fn user_taken(&self, email: Option<&Email>, phone: Option<&Phone>) -> Result<UserTaken> {
+        Store::user_taken(self, email, phone).await
+    }
+
+    async fn create_user(
+        &self,
+        new: &NewUser,
+        code: Option<&NewCode<'_>>,
+        event: &AuditEvent,
+    ) -> Result<std::result::Result<User, UserTaken>> {
+        Store::create_user(self, new, code, event).await
+    }
+
+    async fn update_user_names(&self, id: UserId, first_name: &str, last_name: &str, event: &AuditEvent) -> Result<()> {
+        Store::update_user_names(self, id, first_name, last_name, event).await
+    }
+
+    async fn upgrade_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<bool> {
+        Store::upgrade_password_hash(self, id, old_hash, new_hash).await
+    }
+
+    async fn replace_password(&self, change: &PasswordChange<'_>, event: &AuditEvent) -> Result<bool> {
+        Store::replace_password(self, change, event).await
+    }
+
+    async fn open_session(&self, session: &NewSession, event: &AuditEvent) -> Result<()> {
+        Store::open_session(self, session, event).await
+    }
+
+    async fn rotate_session(&self, rotate: &Rotate) -> Result<Rotation> {
+        Store::rotate_session(self, rotate).await
+    }
+
+    async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>> {
+        Store::list_sessions(self, user).await
+    }
+
+    async fn revoke_session(&self, session: SessionId, user: UserId, reason: &str, event: &AuditEvent) -> Result<bool> {
+        Store::revoke_session(self, session, user, reason, event).await
+    }
+
+    async fn revoke_all_sessions(&self, user: UserId, reason: &str, event: &AuditEvent) -> Result<u64> {
+        Store::revoke_all_sessions(self, user, reason, event).await
+    }
+
+    async fn replace_otp(
+        &self,
+        user: UserId,
+        code: &NewCode<'_>,
+        event: &AuditEvent,
+    ) -> Result<std::result::Result<(), Spent>> {
+        Store::replace_otp(self, user, code, event).await
+    }
+
+    async fn take_otp_attempt(
+        &self,
+        user: UserId,
+        purpose: OtpPurpose,
+        network: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Attempt> {
+        Store::take_otp_attempt(self, user, purpose, network, now).await
+    }
+
+    async fn take_reset_email(
+        &self,
+        user: UserId,
+        network: &str,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<std::result::Result<(), Spent>> {
+        Store::take_reset_email(self, user, network, now, event).await
+    }
+
+    async fn consume_verify_otp(&self, user: UserId, code_hash: &str, event: &AuditEvent) -> Result<bool> {
+        Store::consume_verify_otp(self, user, code_hash, event).await
+    }
+
+    async fn login_attempt(&self, lock: SoftLock, charge: &Charge, now: DateTime<Utc>) -> Result<Verdict> {
+        Store::login_attempt(self, lock, charge, now).await
+    }
+
+    async fn forgive_login_attempt(&self, charge: &Charge) -> Result<()> {
+        Store::forgive_login_attempt(self, charge).await
+    }
+
+    async fn reset_login_failures(&self, login: &str) -> Result<()> {
+        Store::reset_login_failures(self, login).await
+    }
+
+    async fn login_failures(&self, login: &str) -> Result<Failures> {
+        Store::login_failures(self, login).await
+    }
+
+    async fn network_trusted(&self, user: Option<UserId>, network: &str, since: DateTime<Utc>) -> Result<bool> {
+        Store::network_trusted(self, user, network, since).await
+    }
+
+    async fn sweep_login_defence(&self, failures_before: DateTime<Utc>, trusted_before: DateTime<Utc>) -> Result<u64> {
+        Store::sweep_login_defence(self, failures_before, trusted_before).await
+    }
+
+    async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
+        Store::record_audit(self, event).await
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        Store::list_audit(self, filter).await
+    }
+
+    async fn list_users(&self, filter: &UserFilter) -> Result<Vec<User>> {
+        Store::list_users(self, filter).await
+    }
+
+    async fn change_user(&self, id: UserId, change: &UserChange, event: &AuditEvent) -> Result<AdminWrite> {
+        Store::change_user(self, id, change, event).await
+    }
+
+    async fn soft_delete_user(&self, id: UserId, event: &AuditEvent) -> Result<AdminWrite> {
+        Store::soft_delete_user(self, id, event).await
+    }
+
+    async fn restore_user(&self, id: UserId, event: &AuditEvent) -> Result<AdminWrite> {
+        Store::restore_user(self, id, event).await
+    }
+
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        Store::setting_or_insert(self, key, value).await
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        Store::migrate(self).await
+    }
+
+    async fn ping(&self) -> bool {
+        Store::ping(self).await
+    }
+
+    async fn close(&self) {
+        Store::close(self).await
+    }
+
+    fn pool_usage(&self) -> Vec<(&'static str, PoolUsage)> {
+        Store::pool_usage(self)
+    }
+}
