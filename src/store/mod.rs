@@ -4,6 +4,8 @@
 
 pub(crate) mod contract;
 mod legacy;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
