@@ -5,6 +5,8 @@
 pub(crate) mod contract;
 mod legacy;
 mod postgres;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -84,7 +84,7 @@ impl Store {
               ORDER BY created_at DESC, id DESC",
         )
         .bind(user_id.to_string())
-        .bind(now_micros() / 1_000_000)
+        .bind(self.clock.unix())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
