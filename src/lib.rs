@@ -34,14 +34,12 @@ pub mod http;
 mod server;
 pub mod state;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod throttle;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -164,7 +162,7 @@ impl App {
             tracing::info!("shutdown: every request answered");
         }
 
-        wait_for_background_work(&self.services, deadline).await;
+        wait_for_background_work(&self.services.tasks, deadline).await;
         tracing::info!("shutdown: flushing the delivery queue");
         let pending = self.services.delivery.close(deadline.saturating_duration_since(Instant::now())).await;
         if pending == 0 {
@@ -179,15 +177,15 @@ impl App {
     }
 }
 
-/// Waits, until `deadline`, for the work that requests left running after
-/// their answer (a reset request's lookup and message): it holds the
-/// services, so it is done when only the `App` does.
-async fn wait_for_background_work(services: &AppState, deadline: Instant) {
-    if Arc::strong_count(services) > 1 {
-        tracing::info!("shutdown: waiting for work started by requests");
+/// Closes the tracker of background work (hash upgrades, a reset request's
+/// lookup and message, sends) and waits for it until `deadline`.
+async fn wait_for_background_work(tasks: &tasks::Tasks, deadline: Instant) {
+    tasks.close();
+    if !tasks.is_empty() {
+        tracing::info!(running = tasks.len(), "shutdown: waiting for work started by requests");
     }
-    while Arc::strong_count(services) > 1 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    if tokio::time::timeout_at(deadline, tasks.wait()).await.is_err() {
+        tracing::warn!(running = tasks.len(), "shutdown: background work still running at the timeout was cut off");
     }
 }
 

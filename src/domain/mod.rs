@@ -7,6 +7,7 @@ mod ids;
 mod login_id;
 pub mod network;
 mod password;
+pub mod password_policy;
 mod phone;
 pub mod recovery;
 mod role;
@@ -14,7 +15,7 @@ pub mod session;
 pub mod soft_lock;
 mod user;
 
-pub use audit::{AuditEvent, ClientInfo, Outcome};
+pub use audit::{AuditAction, AuditEvent, ClientInfo, Outcome};
 pub use clock::{Clock, from_micros, micros};
 pub use email::Email;
 pub use ids::{Jti, SessionId, UserId};

@@ -114,9 +114,15 @@ fn access_line(line: &AccessLine<'_>) {
     );
 }
 
-/// Prometheus text for a scrape.
+/// Prometheus text for a scrape. The gauges that read this app's own
+/// state are set first: the registry is shared by every app in the process.
 pub async fn metrics(State(svc): State<AppState>) -> Response {
-    let body = telemetry::render(&svc);
+    let handle = telemetry::install();
+    telemetry::hash_queue_depth(svc.hashing.depth());
+    for (pool, usage) in svc.store.pool_usage() {
+        telemetry::db_pool(pool, usage.size, usage.idle, usage.in_use(), usage.max);
+    }
+    let body = handle.render();
     ([(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], body).into_response()
 }
 
