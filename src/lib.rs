@@ -24,19 +24,27 @@
 //! # Ok(()) }
 //! ```
 
+// What an embedding application needs: the config and its parts, the
+// values and the error in its signatures, and the crypto an application
+// may check tokens or hashes with. The rest is the service's own.
 pub mod config;
 pub mod crypto;
-pub mod delivery;
 pub mod domain;
 pub mod error;
-pub mod flows;
-pub mod http;
+pub mod testing;
+
+mod delivery;
+mod flows;
+mod http;
 mod server;
-pub mod state;
-pub mod store;
-pub mod tasks;
-pub mod telemetry;
-pub mod throttle;
+mod state;
+// Backends of the store are being rewritten (issue 13); contract
+// operations no flow calls yet (`login_failures`, for §20's count) stay.
+#[allow(dead_code)]
+mod store;
+mod tasks;
+mod telemetry;
+mod throttle;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,7 +57,8 @@ pub use config::Config;
 use config::MetricsBind;
 pub use error::Error;
 pub use server::Limits;
-pub use state::{AppState, Services};
+use state::{AppState, Services};
+pub use telemetry::log_subscriber;
 
 /// Connects to the configured database, applies migrations, and returns the
 /// router with every route of the contract.
@@ -93,10 +102,6 @@ impl App {
     /// `/metrics` alone, when `AUTHGATE_METRICS_BIND` is set.
     pub fn metrics_router(&self) -> Option<axum::Router> {
         self.metrics_router.clone()
-    }
-
-    pub fn services(&self) -> &AppState {
-        &self.services
     }
 
     /// Listens on `AUTHGATE_METRICS_BIND` now and returns the bound address
@@ -187,6 +192,29 @@ async fn wait_for_background_work(tasks: &tasks::Tasks, deadline: Instant) {
     if tokio::time::timeout_at(deadline, tasks.wait()).await.is_err() {
         tracing::warn!(running = tasks.len(), "shutdown: background work still running at the timeout was cut off");
     }
+}
+
+/// Applies the migrations to the configured database (`authgate migrate`).
+pub async fn migrate(config: &Config) -> Result<(), Error> {
+    let store =
+        store::Store::connect(&config.database_url, config.database_max_connections, config.clock.clone()).await?;
+    store.migrate().await?;
+    store.close().await;
+    Ok(())
+}
+
+/// Creates a verified admin with the password policy of registration
+/// (`authgate createsuperuser`).
+pub async fn create_superuser(
+    config: Config,
+    email: domain::Email,
+    phone: Option<domain::Phone>,
+    password: domain::Password,
+) -> Result<domain::User, Error> {
+    let svc = Services::build(config).await?;
+    let created = flows::admin::create_superuser(&svc, email, phone, password).await;
+    svc.store.close().await;
+    created
 }
 
 fn flatten(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {

@@ -85,6 +85,7 @@ impl DeliveryQueue {
         (DeliveryQueue { tx, transport, stats, closing: Arc::new(closing), drained }, worker)
     }
 
+    #[cfg(test)]
     pub fn stats(&self) -> &DeliveryStats {
         &self.stats
     }

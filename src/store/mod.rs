@@ -8,7 +8,7 @@ mod legacy;
 use std::sync::Arc;
 
 pub use contract::{
-    AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, PoolUsage, UserChange, UserFilter, UserTaken,
+    AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, UserChange, UserFilter, UserTaken,
 };
 
 use crate::domain::Clock;

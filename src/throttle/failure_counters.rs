@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::RedisLoginCounters;
 use crate::config::{Config, ConfigError};
-use crate::domain::soft_lock::{self, Charge, Failures, SoftLock, Verdict};
+use crate::domain::soft_lock::{self, Charge, SoftLock, Verdict};
 use crate::error::Result;
 use crate::store::Store;
 use crate::tasks::Tasks;
@@ -81,7 +81,8 @@ impl FailureCounters {
         }
     }
 
-    pub async fn failures(&self, store: &Store, login: &str) -> Result<Failures> {
+    #[cfg(test)]
+    pub async fn failures(&self, store: &Store, login: &str) -> Result<soft_lock::Failures> {
         match self {
             FailureCounters::Database { .. } => store.login_failures(login).await,
             FailureCounters::Redis(redis) => Ok(redis.failures(login).await),

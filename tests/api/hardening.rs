@@ -4,7 +4,7 @@
 
 use authgate::Config;
 use authgate::config::Env;
-use authgate::telemetry::DELIVERIES;
+use authgate::testing::DELIVERIES;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

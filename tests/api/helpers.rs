@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use authgate::Config;
 use authgate::config::{MetricsBind, Secret};
-use authgate::store::Backend;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -383,7 +382,7 @@ pub struct AuditRow {
     pub detail: Value,
 }
 
-pub use super::db::WriteLock;
+pub use super::db::{Backend, WriteLock};
 
 /// Which database this test binary runs the suite on: the `api` binary on
 /// SQLite, the `api_pg` binary (built when `AUTHGATE_TEST_DATABASE_URL` is

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use authgate::config::{MetricsBind, Secret};
-use authgate::telemetry::{HTTP_DURATION, HTTP_REQUESTS, LOGINS, REFRESH_REUSE, THROTTLED, TOKEN_REFRESHES};
+use authgate::testing::{HTTP_DURATION, HTTP_REQUESTS, LOGINS, REFRESH_REUSE, THROTTLED, TOKEN_REFRESHES};
 use axum::Json;
 use axum::extract::State;
 use reqwest::{Method, StatusCode};
