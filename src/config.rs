@@ -12,6 +12,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::crypto::hashers::HasherKind;
+pub use crate::telemetry::LogFormat;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {reason}")]
@@ -65,12 +66,6 @@ pub enum MetricsBind {
     Separate(SocketAddr),
     /// The main address, only when `AUTHGATE_METRICS_BIND` names it.
     Main,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// A secret that never shows up in `Debug` output.

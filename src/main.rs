@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use authgate::Error;
 use authgate::config::{Config, LogFormat};
 use authgate::domain::{Email, Password, Phone};
-use authgate::{Error, Services};
 
 #[derive(Parser)]
 #[command(name = "authgate", version, about = "Authentication service: users, passwords, JWTs")]
@@ -71,7 +71,7 @@ fn main() -> ExitCode {
 
 fn init_logging(format: LogFormat) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    let subscriber = authgate::telemetry::log_subscriber(format, &filter, std::io::stderr);
+    let subscriber = authgate::log_subscriber(format, &filter, std::io::stderr);
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         eprintln!("authgate: a log subscriber is installed already");
     }
@@ -115,11 +115,7 @@ async fn serve(config: Config) -> Result<(), String> {
 }
 
 async fn migrate(config: Config) -> Result<(), String> {
-    let store =
-        authgate::store::Store::connect(&config.database_url, config.database_max_connections, config.clock.clone())
-            .await
-            .map_err(describe)?;
-    store.migrate().await.map_err(describe)?;
+    authgate::migrate(&config).await.map_err(describe)?;
     println!("migrations applied");
     Ok(())
 }
@@ -129,8 +125,7 @@ async fn createsuperuser(config: Config, email: &str, phone: Option<&str>, from_
     let phone = phone.map(Phone::parse).transpose().map_err(|m| format!("--phone: {m}"))?;
     let password = read_password(from_stdin)?;
     let password = Password::parse(&password).map_err(|m| format!("password: {m}"))?;
-    let svc = Services::build(config).await.map_err(describe)?;
-    let user = authgate::flows::admin::create_superuser(&svc, email, phone, password).await.map_err(describe)?;
+    let user = authgate::create_superuser(config, email, phone, password).await.map_err(describe)?;
     println!("superuser created: {} ({})", user.id, user.email.map(|e| e.to_string()).unwrap_or_default());
     Ok(())
 }

@@ -8,10 +8,11 @@ use crate::crypto::jwt::JwtKeys;
 use crate::crypto::pool::HashPool;
 use crate::delivery::{Channels, DeliveryQueue, QueueConfig};
 use crate::domain::Clock;
+use crate::domain::password_policy;
 use crate::error::Result;
-use crate::flows::login_defence::FailureCounters;
-use crate::flows::policy;
 use crate::store::Store;
+use crate::tasks::Tasks;
+use crate::throttle::FailureCounters;
 
 pub struct Services {
     pub config: Config,
@@ -27,6 +28,8 @@ pub struct Services {
     pub login_counters: FailureCounters,
     /// Where flows read the time (`config.clock`).
     pub clock: Clock,
+    /// Work left running after an answer; shutdown waits for it.
+    pub tasks: Tasks,
 }
 
 pub type AppState = Arc<Services>;
@@ -50,8 +53,9 @@ impl Services {
         };
         let channels = Channels::from_config(&config).map_err(crate::error::Error::internal)?;
         channels.announce();
-        let (delivery, _worker) = DeliveryQueue::start(Arc::new(channels), QueueConfig::default());
-        policy::warm_up();
+        let tasks = Tasks::default();
+        let (delivery, _worker) = DeliveryQueue::start(Arc::new(channels), QueueConfig::default(), tasks.clone());
+        password_policy::warm_up();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Arc::new(Services {
             keys: JwtKeys::new(secret.0.as_bytes()),
@@ -60,6 +64,7 @@ impl Services {
             limiter: crate::throttle::from_config(&config).map_err(crate::error::Error::internal)?,
             login_counters: FailureCounters::from_config(&config).map_err(crate::error::Error::internal)?,
             clock: config.clock.clone(),
+            tasks,
             secret,
             store,
             config,

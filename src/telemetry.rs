@@ -16,8 +16,12 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::config::LogFormat;
-use crate::state::Services;
+/// How the binary's log lines look (`AUTHGATE_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// The binary's log subscriber: `filter` (`RUST_LOG`'s syntax) on `writer`,
 /// as text or, for `json`, one flat JSON object per event (the access line
@@ -101,17 +105,16 @@ fn describe() {
     describe_gauge!(DB_POOL_CONNECTIONS, "Database connections, by pool and state (size, idle, in_use, max)");
 }
 
-/// The Prometheus text for a scrape of `svc`.
-pub fn render(svc: &Services) -> String {
-    let handle = install();
-    gauge!(HASH_QUEUE_DEPTH).set(svc.hashing.depth() as f64);
-    for (pool, usage) in svc.store.pool_usage() {
-        gauge!(DB_POOL_CONNECTIONS, "pool" => pool, "state" => "size").set(f64::from(usage.size));
-        gauge!(DB_POOL_CONNECTIONS, "pool" => pool, "state" => "idle").set(f64::from(usage.idle));
-        gauge!(DB_POOL_CONNECTIONS, "pool" => pool, "state" => "in_use").set(f64::from(usage.in_use()));
-        gauge!(DB_POOL_CONNECTIONS, "pool" => pool, "state" => "max").set(f64::from(usage.max));
+/// The hash pool's queue, read by a scrape just before rendering.
+pub fn hash_queue_depth(depth: usize) {
+    gauge!(HASH_QUEUE_DEPTH).set(depth as f64);
+}
+
+/// One database pool's connections, read by a scrape just before rendering.
+pub fn db_pool(pool: &'static str, size: u32, idle: u32, in_use: u32, max: u32) {
+    for (state, n) in [("size", size), ("idle", idle), ("in_use", in_use), ("max", max)] {
+        gauge!(DB_POOL_CONNECTIONS, "pool" => pool, "state" => state).set(f64::from(n));
     }
-    handle.render()
 }
 
 /// One answered request. `route` is the route template (never the raw

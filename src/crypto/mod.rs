@@ -3,8 +3,8 @@
 
 pub mod hashers;
 pub mod jwt;
-pub mod otp;
-pub mod pool;
+pub(crate) mod otp;
+pub(crate) mod pool;
 pub mod reset_token;
 
 use subtle::ConstantTimeEq;

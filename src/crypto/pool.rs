@@ -16,7 +16,6 @@ type Job = Box<dyn FnOnce(&Hasher) + Send>;
 
 #[derive(Clone)]
 pub struct HashPool {
-    hasher: Hasher,
     jobs: mpsc::Sender<Job>,
     waiting: Arc<AtomicUsize>,
 }
@@ -34,11 +33,7 @@ impl HashPool {
                 tracing::error!(error = %e, "could not start a hashing thread");
             }
         }
-        HashPool { hasher, jobs, waiting: Arc::new(AtomicUsize::new(0)) }
-    }
-
-    pub fn hasher(&self) -> &Hasher {
-        &self.hasher
+        HashPool { jobs, waiting: Arc::new(AtomicUsize::new(0)) }
     }
 
     /// Hashes queued or running right now (for metrics and tests).

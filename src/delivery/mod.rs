@@ -10,7 +10,7 @@ mod smtp;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use queue::{DeliveryQueue, DeliveryStats, QueueConfig};
+pub use queue::{DeliveryQueue, QueueConfig};
 pub use sms::SmsWebhook;
 pub use smtp::SmtpSender;
 

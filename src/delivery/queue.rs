@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::{Delivery, Handed, Message, Route, Transport};
+use crate::tasks::Tasks;
 use crate::telemetry;
 
 /// Counters per outcome, for metrics and tests.
@@ -66,19 +67,25 @@ pub struct DeliveryQueue {
 impl DeliveryQueue {
     /// Starts the worker on the current runtime. It ends when every
     /// `DeliveryQueue` clone is dropped and the queue is drained.
-    pub fn start(transport: Arc<dyn Transport>, cfg: QueueConfig) -> (DeliveryQueue, tokio::task::JoinHandle<()>) {
+    /// Each send runs on `tasks`, the service's background work.
+    pub fn start(
+        transport: Arc<dyn Transport>,
+        cfg: QueueConfig,
+        tasks: Tasks,
+    ) -> (DeliveryQueue, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(cfg.capacity.max(1));
         let stats = Arc::new(DeliveryStats::default());
         let (closing, close_rx) = watch::channel(false);
         let (drained_tx, drained) = watch::channel(false);
         let (worker_stats, worker_transport) = (stats.clone(), transport.clone());
         let worker = tokio::spawn(async move {
-            work(rx, close_rx, worker_transport, cfg, worker_stats).await;
+            work(rx, close_rx, worker_transport, cfg, worker_stats, tasks).await;
             let _ = drained_tx.send(true);
         });
         (DeliveryQueue { tx, transport, stats, closing: Arc::new(closing), drained }, worker)
     }
 
+    #[cfg(test)]
     pub fn stats(&self) -> &DeliveryStats {
         &self.stats
     }
@@ -128,6 +135,7 @@ async fn work(
     transport: Arc<dyn Transport>,
     cfg: QueueConfig,
     stats: Arc<DeliveryStats>,
+    tasks: Tasks,
 ) {
     let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let cfg = Arc::new(cfg);
@@ -145,7 +153,7 @@ async fn work(
         let Some(message) = message else { break };
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let (transport, cfg, stats) = (transport.clone(), cfg.clone(), stats.clone());
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             deliver(&*transport, &message, &cfg, &stats).await;
             drop(slot);
         });
@@ -217,7 +225,8 @@ mod tests {
     #[tokio::test]
     async fn closing_sends_what_was_queued_and_refuses_the_rest() {
         let cfg = QueueConfig { capacity: 16, attempts: 1, first_backoff: Duration::from_millis(1) };
-        let (queue, worker) = DeliveryQueue::start(Arc::new(Slow { delay: Duration::from_millis(200) }), cfg);
+        let (queue, worker) =
+            DeliveryQueue::start(Arc::new(Slow { delay: Duration::from_millis(200) }), cfg, Tasks::default());
         for body in ["a", "b", "fail"] {
             queue.send(sms(body));
         }
@@ -233,7 +242,8 @@ mod tests {
     #[tokio::test]
     async fn a_close_that_times_out_reports_what_is_still_pending() {
         let cfg = QueueConfig { capacity: 16, attempts: 1, first_backoff: Duration::from_millis(1) };
-        let (queue, _worker) = DeliveryQueue::start(Arc::new(Slow { delay: Duration::from_secs(5) }), cfg);
+        let (queue, _worker) =
+            DeliveryQueue::start(Arc::new(Slow { delay: Duration::from_secs(5) }), cfg, Tasks::default());
         queue.send(sms("a"));
         assert_eq!(queue.close(Duration::from_millis(100)).await, 1);
     }

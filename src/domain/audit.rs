@@ -26,10 +26,96 @@ impl Outcome {
     }
 }
 
+/// What an audit event records (contract §9). The stored `action` column
+/// holds [`AuditAction::as_str`], so these names are a stored format: a
+/// new action is a new variant, an existing name never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    Register,
+    Login,
+    LoginFailed,
+    LoginDelayed,
+    TokenRefresh,
+    TokenReuse,
+    TokenReuseSuspected,
+    Logout,
+    LogoutAll,
+    SessionRevoke,
+    ProfileUpdate,
+    OtpVerify,
+    OtpResend,
+    OtpIssueRefused,
+    PasswordChange,
+    PasswordResetRequest,
+    PasswordReset,
+    ResetLinkRefused,
+    Undeliverable,
+    UserCreate,
+    AdminUserUpdate,
+    AdminUserDelete,
+    AdminUserRestore,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 23] = [
+        AuditAction::Register,
+        AuditAction::Login,
+        AuditAction::LoginFailed,
+        AuditAction::LoginDelayed,
+        AuditAction::TokenRefresh,
+        AuditAction::TokenReuse,
+        AuditAction::TokenReuseSuspected,
+        AuditAction::Logout,
+        AuditAction::LogoutAll,
+        AuditAction::SessionRevoke,
+        AuditAction::ProfileUpdate,
+        AuditAction::OtpVerify,
+        AuditAction::OtpResend,
+        AuditAction::OtpIssueRefused,
+        AuditAction::PasswordChange,
+        AuditAction::PasswordResetRequest,
+        AuditAction::PasswordReset,
+        AuditAction::ResetLinkRefused,
+        AuditAction::Undeliverable,
+        AuditAction::UserCreate,
+        AuditAction::AdminUserUpdate,
+        AuditAction::AdminUserDelete,
+        AuditAction::AdminUserRestore,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Register => "register",
+            AuditAction::Login => "login",
+            AuditAction::LoginFailed => "login_failed",
+            AuditAction::LoginDelayed => "login_delayed",
+            AuditAction::TokenRefresh => "token_refresh",
+            AuditAction::TokenReuse => "token_reuse",
+            AuditAction::TokenReuseSuspected => "token_reuse_suspected",
+            AuditAction::Logout => "logout",
+            AuditAction::LogoutAll => "logout_all",
+            AuditAction::SessionRevoke => "session_revoke",
+            AuditAction::ProfileUpdate => "profile_update",
+            AuditAction::OtpVerify => "otp_verify",
+            AuditAction::OtpResend => "otp_resend",
+            AuditAction::OtpIssueRefused => "otp_issue_refused",
+            AuditAction::PasswordChange => "password_change",
+            AuditAction::PasswordResetRequest => "password_reset_request",
+            AuditAction::PasswordReset => "password_reset",
+            AuditAction::ResetLinkRefused => "reset_link_refused",
+            AuditAction::Undeliverable => "undeliverable",
+            AuditAction::UserCreate => "user_create",
+            AuditAction::AdminUserUpdate => "admin_user_update",
+            AuditAction::AdminUserDelete => "admin_user_delete",
+            AuditAction::AdminUserRestore => "admin_user_restore",
+        }
+    }
+}
+
 /// One line of the audit trail (contract §9).
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
-    pub action: &'static str,
+    pub action: AuditAction,
     pub outcome: Outcome,
     pub user_id: Option<UserId>,
     pub actor_id: Option<UserId>,
@@ -39,7 +125,7 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    pub fn new(action: &'static str, outcome: Outcome, user_id: Option<UserId>, client: &ClientInfo) -> AuditEvent {
+    pub fn new(action: AuditAction, outcome: Outcome, user_id: Option<UserId>, client: &ClientInfo) -> AuditEvent {
         AuditEvent {
             action,
             outcome,
@@ -53,7 +139,7 @@ impl AuditEvent {
 
     /// The action as stored in the `action` column.
     pub fn action_name(&self) -> &'static str {
-        self.action
+        self.action.as_str()
     }
 
     pub fn with_detail(mut self, detail: Value) -> AuditEvent {
@@ -65,7 +151,7 @@ impl AuditEvent {
     pub fn log(&self) {
         tracing::info!(
             target: "authgate::audit",
-            action = self.action,
+            action = self.action.as_str(),
             outcome = self.outcome.as_str(),
             user_id = self.user_id.map(|u| u.to_string()),
             actor_id = self.actor_id.map(|u| u.to_string()),
@@ -74,5 +160,21 @@ impl AuditEvent {
             detail = %self.detail,
             "audit"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names_are_the_stored_strings_and_distinct() {
+        let names: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        let distinct: std::collections::HashSet<&&str> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "{names:?}");
+        assert_eq!(AuditAction::Login.as_str(), "login");
+        assert_eq!(AuditAction::TokenReuseSuspected.as_str(), "token_reuse_suspected");
+        assert_eq!(AuditAction::AdminUserRestore.as_str(), "admin_user_restore");
+        assert!(names.iter().all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')), "{names:?}");
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::network::network;
-use super::{AuditEvent, ClientInfo, Jti, Outcome, SessionId, UserId};
+use super::{AuditAction, AuditEvent, ClientInfo, Jti, Outcome, SessionId, UserId};
 
 /// The claims that pin a refresh token: with them the same token can be
 /// signed again, byte for byte, without storing it.
@@ -120,10 +120,10 @@ fn same_client(stored: &StoredRefresh, presenter: &ClientInfo) -> bool {
 pub fn rotation_event(r: &Rotate, outcome: &Rotation) -> AuditEvent {
     let sid = r.session_id.to_string();
     let (action, result, detail) = match outcome {
-        Rotation::Rotated => ("token_refresh", Outcome::Success, json!({"session_id": sid})),
-        Rotation::Grace(_) => ("token_refresh", Outcome::Success, json!({"session_id": sid, "grace": true})),
+        Rotation::Rotated => (AuditAction::TokenRefresh, Outcome::Success, json!({"session_id": sid})),
+        Rotation::Grace(_) => (AuditAction::TokenRefresh, Outcome::Success, json!({"session_id": sid, "grace": true})),
         Rotation::Suspected { rotated_ip } => (
-            "token_reuse_suspected",
+            AuditAction::TokenReuseSuspected,
             Outcome::Failure,
             json!({
                 "session_id": sid,
@@ -132,9 +132,11 @@ pub fn rotation_event(r: &Rotate, outcome: &Rotation) -> AuditEvent {
             }),
         ),
         Rotation::Reused => {
-            ("token_reuse", Outcome::Failure, json!({"session_id": sid, "jti": r.presented_jti.as_str()}))
+            (AuditAction::TokenReuse, Outcome::Failure, json!({"session_id": sid, "jti": r.presented_jti.as_str()}))
         }
-        Rotation::Dead => ("token_refresh", Outcome::Failure, json!({"session_id": sid, "reason": "session_ended"})),
+        Rotation::Dead => {
+            (AuditAction::TokenRefresh, Outcome::Failure, json!({"session_id": sid, "reason": "session_ended"}))
+        }
     };
     AuditEvent::new(action, result, Some(r.user_id), &r.presenter).with_detail(detail)
 }
@@ -250,7 +252,7 @@ mod tests {
     fn each_outcome_has_its_audit_event() {
         let owner = client("203.0.113.9", "app/1.0");
         let r = presented("old", &owner, GRACE);
-        let action = |o: Rotation| rotation_event(&r, &o).action;
+        let action = |o: Rotation| rotation_event(&r, &o).action_name();
         assert_eq!(action(Rotation::Rotated), "token_refresh");
         assert_eq!(action(Rotation::Reused), "token_reuse");
         assert_eq!(action(Rotation::Suspected { rotated_ip: None }), "token_reuse_suspected");

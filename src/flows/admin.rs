@@ -3,9 +3,9 @@
 
 use serde_json::json;
 
-use super::policy::{self, Attributes};
 use super::taken_errors;
-use crate::domain::{AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User, UserId};
+use crate::domain::password_policy::{self, Attributes};
+use crate::domain::{AuditAction, AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::Services;
 use crate::store::{AdminWrite, NewUser, UserChange};
@@ -20,7 +20,7 @@ pub async fn create_superuser(svc: &Services, email: Email, phone: Option<Phone>
         first_name: "",
         last_name: "",
     };
-    for message in policy::check(password.expose(), svc.config.password_min_length, &attrs) {
+    for message in password_policy::check(password.expose(), svc.config.password_min_length, &attrs) {
         errors.add("password", message);
     }
     errors.into_result()?;
@@ -34,7 +34,7 @@ pub async fn create_superuser(svc: &Services, email: Email, phone: Option<Phone>
         role: Role::Admin,
         is_verified: true,
     };
-    let event = AuditEvent::new("user_create", Outcome::Success, Some(new.id), &ClientInfo::default())
+    let event = AuditEvent::new(AuditAction::UserCreate, Outcome::Success, Some(new.id), &ClientInfo::default())
         .with_detail(json!({"role": "admin", "via": "createsuperuser"}));
     svc.store.create_user(&new, None, &event).await?.map_err(|taken| Error::Validation(taken_errors(taken)))
 }
@@ -42,7 +42,7 @@ pub async fn create_superuser(svc: &Services, email: Email, phone: Option<Phone>
 const LAST_ADMIN: &str = "This is the last active admin: promote another admin first.";
 
 fn admin_event(
-    action: &'static str,
+    action: AuditAction,
     actor: &User,
     target: UserId,
     client: &ClientInfo,
@@ -75,16 +75,16 @@ pub async fn change_user(
         "is_active": change.is_active, "is_verified": change.is_verified, "role": change.role.map(Role::as_str),
         "first_name": change.first_name.is_some(), "last_name": change.last_name.is_some(),
     });
-    let event = admin_event("admin_user_update", actor, target, client, detail);
+    let event = admin_event(AuditAction::AdminUserUpdate, actor, target, client, detail);
     outcome(svc.store.change_user(target, &change, &event).await?)
 }
 
 pub async fn delete_user(svc: &Services, actor: &User, target: UserId, client: &ClientInfo) -> Result<User> {
-    let event = admin_event("admin_user_delete", actor, target, client, json!({}));
+    let event = admin_event(AuditAction::AdminUserDelete, actor, target, client, json!({}));
     outcome(svc.store.soft_delete_user(target, &event).await?)
 }
 
 pub async fn restore_user(svc: &Services, actor: &User, target: UserId, client: &ClientInfo) -> Result<User> {
-    let event = admin_event("admin_user_restore", actor, target, client, json!({}));
+    let event = admin_event(AuditAction::AdminUserRestore, actor, target, client, json!({}));
     outcome(svc.store.restore_user(target, &event).await?)
 }

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::login_defence;
 use super::tokens::{self, TokenPair};
-use crate::domain::{AuditEvent, ClientInfo, LoginId, Outcome, Password, User};
+use crate::domain::{AuditAction, AuditEvent, ClientInfo, LoginId, Outcome, Password, User};
 use crate::error::{Error, Result};
 use crate::state::Services;
 use crate::telemetry::{self, LoginOutcome};
@@ -54,7 +54,7 @@ pub async fn login(svc: &Services, login: &str, password: &Password, client: &Cl
     }
     let now = svc.clock.now();
     let (session, tokens) = tokens::new_session(svc, &user, client, now);
-    let event = AuditEvent::new("login", Outcome::Success, Some(user.id), client)
+    let event = AuditEvent::new(AuditAction::Login, Outcome::Success, Some(user.id), client)
         .with_detail(json!({"session_id": session.id.to_string()}));
     svc.store.open_session(&session, &event).await?;
     admitted.signed_in(svc).await;
@@ -95,7 +95,7 @@ impl Failure {
 
 async fn failed(svc: &Services, user: Option<&User>, why: Failure, client: &ClientInfo) -> Result<()> {
     telemetry::login(why.metric());
-    let event = AuditEvent::new("login_failed", Outcome::Failure, user.map(|u| u.id), client)
+    let event = AuditEvent::new(AuditAction::LoginFailed, Outcome::Failure, user.map(|u| u.id), client)
         .with_detail(json!({"reason": why.reason()}));
     svc.store.record_audit(&event).await
 }
@@ -109,7 +109,7 @@ async fn failed(svc: &Services, user: Option<&User>, why: Failure, client: &Clie
 fn upgrade_hash(svc: &Services, user: &User, password: &Password) {
     let (store, hashing, password) = (svc.store.clone(), svc.hashing.clone(), password.clone());
     let (id, old) = (user.id, user.password_hash.clone());
-    tokio::spawn(async move {
+    svc.tasks.spawn(async move {
         let result = async {
             let new = hashing.hash(&password).await?;
             store.upgrade_password_hash(id, &old, &new).await

@@ -10,92 +10,18 @@
 //! and counting in one atomic step is what stops a burst of concurrent
 //! guesses from all passing a check that none of them has counted yet.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::config::{Config, ConfigError};
 use crate::domain::network::network;
-use crate::domain::soft_lock::{self, Charge, Failures, SoftLock, Verdict};
-use crate::domain::{AuditEvent, ClientInfo, Outcome, User};
+use crate::domain::soft_lock::{self, Charge, SoftLock, Verdict};
+use crate::domain::{AuditAction, AuditEvent, ClientInfo, Outcome, User};
 use crate::error::{Error, Result};
 use crate::state::Services;
-use crate::store::Store;
 use crate::telemetry;
-use crate::throttle::{RedisLoginCounters, whole_seconds};
+use crate::throttle::whole_seconds;
 
 /// The answer's message while a login id is delayed.
 pub const DELAYED: &str = "Too many failed attempts for this account. Try again later.";
-
-/// How often an instance deletes counters and trust that have run out.
-const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
-
-/// Where the failure counters live, so that every instance sees the same:
-/// the database, or Redis when `AUTHGATE_REDIS_URL` is set. (The trusted
-/// networks are always in the database: they are written with the
-/// sign-in.)
-pub enum FailureCounters {
-    Database {
-        /// Unix microseconds of the instance's next sweep.
-        next_sweep: AtomicI64,
-    },
-    Redis(Box<RedisLoginCounters>),
-}
-
-impl FailureCounters {
-    /// Fails only on an invalid Redis URL.
-    pub fn from_config(config: &Config) -> Result<FailureCounters, ConfigError> {
-        let Some(url) = &config.redis_url else {
-            return Ok(FailureCounters::Database { next_sweep: AtomicI64::new(0) });
-        };
-        let counters = RedisLoginCounters::new(url, config.redis_fail_open)
-            .map_err(|e| ConfigError { var: "AUTHGATE_REDIS_URL".into(), reason: format!("invalid Redis URL: {e}") })?;
-        if config.login_failures_before_delay > 0 {
-            counters.connect_in_background();
-        }
-        Ok(FailureCounters::Redis(Box::new(counters)))
-    }
-
-    async fn attempt(&self, store: &Store, lock: SoftLock, charge: &Charge, now: DateTime<Utc>) -> Result<Verdict> {
-        match self {
-            FailureCounters::Database { next_sweep } => {
-                let verdict = store.login_attempt(lock, charge, now).await?;
-                sweep_if_due(store, next_sweep, now);
-                Ok(verdict)
-            }
-            FailureCounters::Redis(redis) => Ok(redis.attempt(lock, charge, now).await),
-        }
-    }
-
-    async fn forgive(&self, store: &Store, charge: &Charge) -> Result<()> {
-        match self {
-            FailureCounters::Database { .. } => store.forgive_login_attempt(charge).await,
-            FailureCounters::Redis(redis) => {
-                redis.forgive(charge).await;
-                Ok(())
-            }
-        }
-    }
-
-    async fn reset(&self, store: &Store, login: &str) -> Result<()> {
-        match self {
-            FailureCounters::Database { .. } => store.reset_login_failures(login).await,
-            FailureCounters::Redis(redis) => {
-                redis.reset(login).await;
-                Ok(())
-            }
-        }
-    }
-
-    async fn failures(&self, store: &Store, login: &str) -> Result<Failures> {
-        match self {
-            FailureCounters::Database { .. } => store.login_failures(login).await,
-            FailureCounters::Redis(redis) => Ok(redis.failures(login).await),
-        }
-    }
-}
 
 /// An attempt the defence let through, counted as a failure until it
 /// proves otherwise. Dropping it (wrong credentials) leaves the failure.
@@ -137,14 +63,14 @@ pub async fn admit(svc: &Services, raw_login: &str, user: Option<&User>, client:
         None => false,
     };
     let charge = Charge { login: soft_lock::login_key(raw_login), network: network.clone().filter(|_| trusted) };
-    match svc.login_counters.attempt(&svc.store, lock, &charge, now).await? {
+    match svc.login_counters.attempt(&svc.store, &svc.tasks, lock, &charge, now).await? {
         Verdict::Allowed => Ok(Admitted(Some(charge))),
         Verdict::Delayed { retry_after } => {
             let retry_after_secs = whole_seconds(retry_after);
             telemetry::login(telemetry::LoginOutcome::Delayed);
             let counter = if trusted { "network" } else { "login" };
             let detail = json!({"network": network, "counter": counter, "retry_after": retry_after_secs});
-            let event = AuditEvent::new("login_delayed", Outcome::Failure, user.map(|u| u.id), client);
+            let event = AuditEvent::new(AuditAction::LoginDelayed, Outcome::Failure, user.map(|u| u.id), client);
             svc.store.record_audit(&event.with_detail(detail)).await?;
             Err(Error::Delayed { message: DELAYED, retry_after_secs })
         }
@@ -153,32 +79,16 @@ pub async fn admit(svc: &Services, raw_login: &str, user: Option<&User>, client:
 
 /// §14.1's count for a login id: its failures in the current window, from
 /// every network (what §20's adaptive challenge counts).
+#[cfg(test)]
 pub async fn failures(svc: &Services, raw_login: &str) -> Result<u32> {
     let failures = svc.login_counters.failures(&svc.store, &soft_lock::login_key(raw_login)).await?;
     Ok(failures.at(svc.clock.now()).count)
 }
 
-/// Deletes run-out counters and trust in the background, at most once per
-/// [`SWEEP_EVERY`] of the clock on each instance.
-fn sweep_if_due(store: &Store, next_sweep: &AtomicI64, now: DateTime<Utc>) {
-    let (now_us, every) = (now.timestamp_micros(), i64::try_from(SWEEP_EVERY.as_micros()).unwrap_or(i64::MAX));
-    let due = next_sweep.load(Ordering::Relaxed);
-    if now_us < due || next_sweep.compare_exchange(due, now_us + every, Ordering::Relaxed, Ordering::Relaxed).is_err() {
-        return;
-    }
-    let store = store.clone();
-    tokio::spawn(async move {
-        match store.sweep_login_defence(soft_lock::window_start(now), soft_lock::trusted_since(now)).await {
-            Ok(n) => tracing::debug!(rows = n, "login defence: swept run-out counters and trust"),
-            Err(e) => tracing::warn!(error = %e, "login defence: sweep failed; tried again later"),
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::config::{Config, Secret};
     use crate::domain::Clock;
 
     /// Services on a fresh SQLite file, reading `clock`.

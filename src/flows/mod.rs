@@ -8,7 +8,6 @@ pub mod login;
 pub mod login_defence;
 pub mod otp;
 pub mod passwords;
-pub mod policy;
 pub mod register;
 pub mod tokens;
 
@@ -29,6 +28,7 @@ pub(crate) fn unix(t: DateTime<Utc>) -> i64 {
 /// answer for the CPU. At most `BACKGROUND_LIMIT` run at once; past that the
 /// work is dropped and logged (the answer was the same either way).
 pub(crate) fn after_the_answer(
+    svc: &crate::state::Services,
     what: &'static str,
     work: impl Future<Output = crate::error::Result<()>> + Send + 'static,
 ) {
@@ -37,7 +37,7 @@ pub(crate) fn after_the_answer(
         tracing::error!(what, "too much background work in flight; this request's work was dropped");
         return;
     };
-    tokio::spawn(async move {
+    svc.tasks.spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         if let Err(e) = work.await {
             tracing::error!(what, error = %e, "background work failed");
@@ -58,10 +58,10 @@ pub(crate) async fn send(
     client: &crate::domain::ClientInfo,
 ) -> crate::error::Result<()> {
     use crate::delivery::{Delivery, Handed};
-    use crate::domain::{AuditEvent, Outcome};
+    use crate::domain::{AuditAction, AuditEvent, Outcome};
     let channel = message.channel();
     if svc.delivery.send(message) == Handed::Undeliverable {
-        let event = AuditEvent::new("undeliverable", Outcome::Failure, Some(user), client)
+        let event = AuditEvent::new(AuditAction::Undeliverable, Outcome::Failure, Some(user), client)
             .with_detail(serde_json::json!({"channel": channel}));
         svc.store.record_audit(&event).await?;
     }

@@ -9,7 +9,7 @@ use crate::crypto::otp;
 use crate::delivery::Message;
 use crate::domain::network::network;
 use crate::domain::recovery::{Attempt, NewCode, OtpCheck, OtpPurpose, Spent};
-use crate::domain::{AuditEvent, ClientInfo, LoginId, Outcome, User, UserId};
+use crate::domain::{AuditAction, AuditEvent, ClientInfo, LoginId, Outcome, User, UserId};
 use crate::error::{Error, Result};
 use crate::state::{AppState, Services};
 
@@ -99,20 +99,20 @@ pub async fn verify(svc: &Services, login: &LoginId, code: &str, client: &Client
     // and the same write (the audit event) as a wrong guess.
     let found = svc.store.find_user_by_login(login).await?;
     let Some(user) = found.clone().filter(|u| !u.is_verified) else {
-        let event = AuditEvent::new("otp_verify", Outcome::Failure, found.map(|u| u.id), client);
+        let event = AuditEvent::new(AuditAction::OtpVerify, Outcome::Failure, found.map(|u| u.id), client);
         svc.store.record_audit(&event).await?;
         return Err(invalid());
     };
     let stored = match judge(svc, user.id, OtpPurpose::Verify, code, client).await? {
         Ok(stored) => stored,
         Err(why) => {
-            let event = AuditEvent::new("otp_verify", Outcome::Failure, Some(user.id), client)
+            let event = AuditEvent::new(AuditAction::OtpVerify, Outcome::Failure, Some(user.id), client)
                 .with_detail(failure_detail(json!({}), why));
             svc.store.record_audit(&event).await?;
             return Err(invalid());
         }
     };
-    let event = AuditEvent::new("otp_verify", Outcome::Success, Some(user.id), client);
+    let event = AuditEvent::new(AuditAction::OtpVerify, Outcome::Success, Some(user.id), client);
     if !svc.store.consume_verify_otp(user.id, &stored.code_hash, &event).await? {
         return Err(invalid());
     }
@@ -122,21 +122,21 @@ pub async fn verify(svc: &Services, login: &LoginId, code: &str, client: &Client
 /// Starts a resend and returns at once: like a reset request, the answer
 /// and its timing cannot tell whether the account exists.
 pub fn request_resend(svc: &AppState, login: LoginId, client: ClientInfo) {
-    let svc = svc.clone();
-    super::after_the_answer("verification code resend", async move { resend(&svc, &login, &client).await });
+    let owned = svc.clone();
+    super::after_the_answer(svc, "verification code resend", async move { resend(&owned, &login, &client).await });
 }
 
 /// Replaces the code of an unverified account and sends it.
 async fn resend(svc: &Services, login: &LoginId, client: &ClientInfo) -> Result<()> {
     let user = svc.store.find_user_by_login(login).await?.filter(|u| u.can_sign_in() && !u.is_verified);
     let Some(user) = user else {
-        let event = AuditEvent::new("otp_resend", Outcome::Failure, None, client)
+        let event = AuditEvent::new(AuditAction::OtpResend, Outcome::Failure, None, client)
             .with_detail(json!({"reason": "no_unverified_account"}));
         return svc.store.record_audit(&event).await;
     };
     let now = svc.clock.now();
     let code = issue(svc, user.id, OtpPurpose::Verify, now);
-    let event = AuditEvent::new("otp_resend", Outcome::Success, Some(user.id), client);
+    let event = AuditEvent::new(AuditAction::OtpResend, Outcome::Success, Some(user.id), client);
     let network = network_key(client);
     if let Err(spent) = svc.store.replace_otp(user.id, &code.stored(OtpPurpose::Verify, &network, now), &event).await? {
         return quota_spent(svc, &user, OtpPurpose::Verify, spent, client).await;
@@ -154,7 +154,7 @@ pub(crate) async fn quota_spent(
     client: &ClientInfo,
 ) -> Result<()> {
     tracing::warn!(user_id = %user.id, purpose = purpose.as_str(), scope = spent.as_str(), "code quota spent; no code sent");
-    let event = AuditEvent::new("otp_issue_refused", Outcome::Failure, Some(user.id), client)
+    let event = AuditEvent::new(AuditAction::OtpIssueRefused, Outcome::Failure, Some(user.id), client)
         .with_detail(json!({"purpose": purpose.as_str(), "reason": "quota", "scope": spent.as_str()}));
     svc.store.record_audit(&event).await
 }

@@ -3,12 +3,12 @@
 use serde_json::json;
 
 use super::otp;
-use super::policy::{self, Attributes};
 use super::tokens::{self, TokenPair};
 use crate::crypto::reset_token::{self, TokenSubject};
 use crate::delivery::Message;
+use crate::domain::password_policy::{self, Attributes};
 use crate::domain::recovery::{OtpPurpose, Spent};
-use crate::domain::{AuditEvent, ClientInfo, Email, LoginId, Outcome, Password, Phone, User, UserId};
+use crate::domain::{AuditAction, AuditEvent, ClientInfo, Email, LoginId, Outcome, Password, Phone, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::{AppState, Services};
 use crate::store::PasswordChange;
@@ -22,19 +22,19 @@ const BAD_CODE: &str = "Invalid or expired code.";
 /// sending all happen in the background, so the answer and its timing are
 /// the same whether or not the account exists.
 pub fn request_reset(svc: &AppState, login: LoginId, client: ClientInfo) {
-    let svc = svc.clone();
-    super::after_the_answer("password reset request", async move { send_reset(&svc, &login, &client).await });
+    let owned = svc.clone();
+    super::after_the_answer(svc, "password reset request", async move { send_reset(&owned, &login, &client).await });
 }
 
 async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Result<()> {
     let user = svc.store.find_user_by_login(login).await?.filter(User::can_sign_in);
     let Some(user) = user else {
-        let event = AuditEvent::new("password_reset_request", Outcome::Failure, None, client)
+        let event = AuditEvent::new(AuditAction::PasswordResetRequest, Outcome::Failure, None, client)
             .with_detail(json!({"reason": "unknown_account"}));
         return svc.store.record_audit(&event).await;
     };
     let event = |channel| {
-        AuditEvent::new("password_reset_request", Outcome::Success, Some(user.id), client)
+        AuditEvent::new(AuditAction::PasswordResetRequest, Outcome::Success, Some(user.id), client)
             .with_detail(json!({"channel": channel}))
     };
     let (now, network) = (svc.clock.now(), otp::network_key(client));
@@ -76,7 +76,7 @@ async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Res
 /// refusal is audited.
 async fn reset_email_spent(svc: &Services, user: &User, spent: Spent, client: &ClientInfo) -> Result<()> {
     tracing::warn!(user_id = %user.id, scope = spent.as_str(), "reset email quota spent; no email sent");
-    let event = AuditEvent::new("reset_link_refused", Outcome::Failure, Some(user.id), client)
+    let event = AuditEvent::new(AuditAction::ResetLinkRefused, Outcome::Failure, Some(user.id), client)
         .with_detail(json!({"reason": "quota", "scope": spent.as_str()}));
     svc.store.record_audit(&event).await
 }
@@ -115,8 +115,8 @@ pub async fn confirm_with_link(
         reset_code: None,
         new_session: None,
     };
-    let event =
-        AuditEvent::new("password_reset", Outcome::Success, Some(user.id), client).with_detail(json!({"via": "email"}));
+    let event = AuditEvent::new(AuditAction::PasswordReset, Outcome::Success, Some(user.id), client)
+        .with_detail(json!({"via": "email"}));
     // Losing the compare-and-swap means the hash the link is bound to
     // changed after the check: this link's first use, another password
     // write, or a sign-in's re-hash. Checked again on the row as it is now,
@@ -154,7 +154,7 @@ pub async fn confirm_with_code(
     let stored = match otp::judge(svc, user.id, OtpPurpose::Reset, code, client).await? {
         Ok(stored) => stored,
         Err(why) => {
-            let event = AuditEvent::new("password_reset", Outcome::Failure, Some(user.id), client)
+            let event = AuditEvent::new(AuditAction::PasswordReset, Outcome::Failure, Some(user.id), client)
                 .with_detail(otp::failure_detail(json!({"via": "sms"}), why));
             svc.store.record_audit(&event).await?;
             return Err(bad());
@@ -172,8 +172,8 @@ pub async fn confirm_with_code(
         reset_code: Some(&stored.code_hash),
         new_session: None,
     };
-    let event =
-        AuditEvent::new("password_reset", Outcome::Success, Some(user.id), client).with_detail(json!({"via": "sms"}));
+    let event = AuditEvent::new(AuditAction::PasswordReset, Outcome::Success, Some(user.id), client)
+        .with_detail(json!({"via": "sms"}));
     if !svc.store.replace_password(&change, &event).await? {
         return Err(bad());
     }
@@ -197,7 +197,7 @@ pub async fn change(
     }
     check_policy(svc, user, new, "new_password")?;
     let new_hash = svc.hashing.hash(new).await?;
-    let event = AuditEvent::new("password_change", Outcome::Success, Some(user.id), client);
+    let event = AuditEvent::new(AuditAction::PasswordChange, Outcome::Success, Some(user.id), client);
     let mut user = user.clone();
     for _ in 0..WRITE_ATTEMPTS {
         let (session, pair) = tokens::new_session(svc, &user, client, svc.clock.now());
@@ -234,7 +234,7 @@ const BUSY: &str = "The password is being updated by another request. Try again.
 
 /// The current password given is not the account's: audited, and the 400.
 async fn wrong_current(svc: &Services, user: &User, reason: &str, client: &ClientInfo) -> Result<Error> {
-    let event = AuditEvent::new("password_change", Outcome::Failure, Some(user.id), client)
+    let event = AuditEvent::new(AuditAction::PasswordChange, Outcome::Failure, Some(user.id), client)
         .with_detail(json!({"reason": reason}));
     svc.store.record_audit(&event).await?;
     Ok(Error::field("current_password", "Your current password is incorrect."))
@@ -252,7 +252,7 @@ fn check_policy(svc: &Services, user: &User, password: &Password, field: &str) -
 
 fn policy_errors(svc: &Services, password: &Password, attrs: &Attributes<'_>, field: &str) -> Result<()> {
     let mut errors = FieldErrors::new();
-    for message in policy::check(password.expose(), svc.config.password_min_length, attrs) {
+    for message in password_policy::check(password.expose(), svc.config.password_min_length, attrs) {
         errors.add(field, message);
     }
     errors.into_result()

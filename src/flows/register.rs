@@ -1,9 +1,9 @@
 //! Self-registration (contract §5 register).
 
 use super::otp;
-use super::policy::{self, Attributes};
+use crate::domain::password_policy::{self, Attributes};
 use crate::domain::recovery::OtpPurpose;
-use crate::domain::{AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User, UserId};
+use crate::domain::{AuditAction, AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::Services;
 use crate::store::NewUser;
@@ -33,7 +33,7 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
         first_name: &reg.first_name,
         last_name: &reg.last_name,
     };
-    for message in policy::check(reg.password.expose(), svc.config.password_min_length, &attrs) {
+    for message in password_policy::check(reg.password.expose(), svc.config.password_min_length, &attrs) {
         errors.add("password", message);
     }
     // An early, friendly answer; the unique index below is the real guard.
@@ -57,7 +57,7 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
     let now = svc.clock.now();
     let code = otp::issue(svc, new.id, OtpPurpose::Verify, now);
     let network = otp::network_key(client);
-    let event = AuditEvent::new("register", Outcome::Success, Some(new.id), client);
+    let event = AuditEvent::new(AuditAction::Register, Outcome::Success, Some(new.id), client);
     let user = match svc.store.create_user(&new, Some(&code.stored(OtpPurpose::Verify, &network, now)), &event).await? {
         Ok(user) => user,
         Err(taken) => {
@@ -72,7 +72,7 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
 
 /// Audits a registration refused because the email or phone is taken.
 async fn refused(svc: &Services, client: &ClientInfo) -> Result<()> {
-    let event =
-        AuditEvent::new("register", Outcome::Failure, None, client).with_detail(serde_json::json!({"reason": "taken"}));
+    let event = AuditEvent::new(AuditAction::Register, Outcome::Failure, None, client)
+        .with_detail(serde_json::json!({"reason": "taken"}));
     svc.store.record_audit(&event).await
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{Admin, Client, JsonBody, Staff};
+use super::extract::{Admin, Client, FromRaw, Staff, Typed};
 use super::forms::Form;
 use super::reply::ok;
 use super::schemas::{AuditEventView, AuditPage, Envelope, ErrorEnvelope, UserData, UsersPage};
@@ -170,6 +170,27 @@ pub struct PatchBody {
     role: Option<String>,
 }
 
+impl FromRaw for UserChange {
+    type Raw = PatchBody;
+}
+
+impl TryFrom<PatchBody> for UserChange {
+    type Error = Error;
+
+    fn try_from(body: PatchBody) -> Result<Self> {
+        let mut form = Form::default();
+        let change = UserChange {
+            is_active: body.is_active,
+            is_verified: body.is_verified,
+            first_name: body.first_name.and_then(|v| form.name("first_name", Some(v), true)),
+            last_name: body.last_name.and_then(|v| form.name("last_name", Some(v), false)),
+            role: body.role.and_then(|r| r.parse::<Role>().map_err(|m| form.errors.add("role", m)).ok()),
+        };
+        form.errors.into_result()?;
+        Ok(change)
+    }
+}
+
 /// Change a user (admins). Deactivation revokes every session of the user.
 #[utoipa::path(patch, path = "/admin/users/{id}/", security(("bearer" = [])), request_body = PatchBody,
     params(("id" = String, Path, description = "The user's id (a UUID).")),
@@ -185,18 +206,9 @@ pub async fn patch_user(
     Admin(me): Admin,
     Client(client): Client,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<PatchBody>,
+    Typed(change): Typed<UserChange>,
 ) -> Result<Response> {
     let id = user_id(&id)?;
-    let mut form = Form::default();
-    let change = UserChange {
-        is_active: body.is_active,
-        is_verified: body.is_verified,
-        first_name: body.first_name.and_then(|v| form.name("first_name", Some(v), true)),
-        last_name: body.last_name.and_then(|v| form.name("last_name", Some(v), false)),
-        role: body.role.and_then(|r| r.parse::<Role>().map_err(|m| form.errors.add("role", m)).ok()),
-    };
-    form.errors.into_result()?;
     let user = admin::change_user(&svc, &me.user, id, change, &client).await?;
     Ok(ok("User updated.", UserData { user: user.view() }))
 }

@@ -6,11 +6,12 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::extract::{Auth, Client, JsonBody};
+use super::extract::{Auth, Client, FromRaw, Typed};
 use super::forms::Form;
 use super::reply::{created, ok};
 use super::schemas::{Empty, Envelope, ErrorEnvelope, LoginData, RegisterData, TokenPair, UserData};
-use crate::error::Result;
+use crate::domain::{LoginId, Password};
+use crate::error::{Error, Result};
 use crate::flows::{account, login, otp, register, tokens};
 use crate::state::AppState;
 
@@ -21,6 +22,29 @@ pub struct LoginBody {
     email_or_phone: Option<String>,
     #[schema(required = true, nullable = false, example = "correct horse battery staple")]
     password: Option<String>,
+}
+
+/// A login as given: the login id is judged by the flow (an unparsable one
+/// is just an unknown account, answered alike).
+pub struct LoginRequest {
+    login: String,
+    password: Password,
+}
+
+impl FromRaw for LoginRequest {
+    type Raw = LoginBody;
+}
+
+impl TryFrom<LoginBody> for LoginRequest {
+    type Error = Error;
+
+    fn try_from(body: LoginBody) -> Result<Self> {
+        let mut form = Form::default();
+        let login = form.required("email_or_phone", body.email_or_phone);
+        let password = form.password("password", body.password);
+        let (Some(login), Some(password)) = (login, password) else { return Err(form.into_error()) };
+        Ok(LoginRequest { login, password })
+    }
 }
 
 /// Sign in with an email or phone and a password.
@@ -41,13 +65,9 @@ pub struct LoginBody {
 pub async fn login(
     State(svc): State<AppState>,
     Client(client): Client,
-    JsonBody(body): JsonBody<LoginBody>,
+    Typed(req): Typed<LoginRequest>,
 ) -> Result<Response> {
-    let mut form = Form::default();
-    let login_id = form.required("email_or_phone", body.email_or_phone);
-    let password = form.password("password", body.password);
-    let (Some(raw), Some(password)) = (login_id, password) else { return Err(form.into_error()) };
-    let signed_in = login::login(&svc, &raw, &password, &client).await?;
+    let signed_in = login::login(&svc, &req.login, &req.password, &client).await?;
     let user = signed_in.user.view();
     Ok(ok("Login successful.", LoginData { access: signed_in.tokens.access, refresh: signed_in.tokens.refresh, user }))
 }
@@ -71,6 +91,34 @@ pub struct RegisterBody {
     role: Option<String>,
 }
 
+impl FromRaw for register::Registration {
+    type Raw = RegisterBody;
+}
+
+impl TryFrom<RegisterBody> for register::Registration {
+    type Error = Error;
+
+    fn try_from(body: RegisterBody) -> Result<Self> {
+        let mut form = Form::default();
+        let email = form.email(body.email);
+        let phone = form.phone(body.phone);
+        let password = form.password("password", body.password);
+        let first_name = form.name("first_name", body.first_name, true);
+        let last_name = form.name("last_name", body.last_name, false);
+        let role = form.self_role(body.role);
+        if matches!((&email, &phone), (Some(None), Some(None))) {
+            form.errors.add("non_field_errors", "Provide an email or a phone number.");
+        }
+        let (Some(email), Some(phone), Some(password), Some(first_name), Some(last_name), Some(role)) =
+            (email, phone, password, first_name, last_name, role)
+        else {
+            return Err(form.into_error());
+        };
+        form.errors.into_result()?;
+        Ok(register::Registration { email, phone, password, first_name, last_name, role })
+    }
+}
+
 /// Create an account and send it a verification code.
 #[utoipa::path(post, path = "/auth/register/", request_body = RegisterBody, responses(
     (status = 201, description = "Registered; a 6-digit code was sent by SMS or email.", body = Envelope<RegisterData>),
@@ -80,25 +128,8 @@ pub struct RegisterBody {
 pub async fn register(
     State(svc): State<AppState>,
     Client(client): Client,
-    JsonBody(body): JsonBody<RegisterBody>,
+    Typed(reg): Typed<register::Registration>,
 ) -> Result<Response> {
-    let mut form = Form::default();
-    let email = form.email(body.email);
-    let phone = form.phone(body.phone);
-    let password = form.password("password", body.password);
-    let first_name = form.name("first_name", body.first_name, true);
-    let last_name = form.name("last_name", body.last_name, false);
-    let role = form.self_role(body.role);
-    if matches!((&email, &phone), (Some(None), Some(None))) {
-        form.errors.add("non_field_errors", "Provide an email or a phone number.");
-    }
-    let (Some(email), Some(phone), Some(password), Some(first_name), Some(last_name), Some(role)) =
-        (email, phone, password, first_name, last_name, role)
-    else {
-        return Err(form.into_error());
-    };
-    form.errors.into_result()?;
-    let reg = register::Registration { email, phone, password, first_name, last_name, role };
     let done = register::register(&svc, reg, &client).await?;
     let data = RegisterData { user: done.user.view(), otp: done.otp };
     Ok(created("Registration successful. A verification code has been sent.", data))
@@ -111,6 +142,25 @@ pub struct RefreshBody {
     refresh: Option<String>,
 }
 
+/// A refresh token, for a refresh or a logout.
+pub struct RefreshRequest {
+    refresh: String,
+}
+
+impl FromRaw for RefreshRequest {
+    type Raw = RefreshBody;
+}
+
+impl TryFrom<RefreshBody> for RefreshRequest {
+    type Error = Error;
+
+    fn try_from(body: RefreshBody) -> Result<Self> {
+        let mut form = Form::default();
+        let Some(refresh) = form.required("refresh", body.refresh) else { return Err(form.into_error()) };
+        Ok(RefreshRequest { refresh })
+    }
+}
+
 /// Rotate a refresh token: the presented one is retired, a new pair returned.
 #[utoipa::path(post, path = "/auth/token/refresh/", request_body = RefreshBody, responses(
     (status = 200, description = "A new access and refresh token.", body = Envelope<TokenPair>),
@@ -120,11 +170,9 @@ pub struct RefreshBody {
 pub async fn refresh(
     State(svc): State<AppState>,
     Client(client): Client,
-    JsonBody(body): JsonBody<RefreshBody>,
+    Typed(req): Typed<RefreshRequest>,
 ) -> Result<Response> {
-    let mut form = Form::default();
-    let Some(token) = form.required("refresh", body.refresh) else { return Err(form.into_error()) };
-    let pair = tokens::refresh(&svc, &token, &client).await?;
+    let pair = tokens::refresh(&svc, &req.refresh, &client).await?;
     Ok(ok("Token refreshed.", TokenPair { access: pair.access, refresh: pair.refresh }))
 }
 
@@ -137,11 +185,9 @@ pub async fn logout(
     State(svc): State<AppState>,
     Auth(me): Auth,
     Client(client): Client,
-    JsonBody(body): JsonBody<RefreshBody>,
+    Typed(req): Typed<RefreshRequest>,
 ) -> Result<Response> {
-    let mut form = Form::default();
-    let Some(token) = form.required("refresh", body.refresh) else { return Err(form.into_error()) };
-    account::logout(&svc, &me, &token, &client).await?;
+    account::logout(&svc, &me, &req.refresh, &client).await?;
     Ok(ok("Logout successful.", Empty {}))
 }
 
@@ -154,6 +200,28 @@ pub struct VerifyOtpBody {
     otp: Option<String>,
 }
 
+pub struct VerifyOtpRequest {
+    login: LoginId,
+    /// Trimmed.
+    code: String,
+}
+
+impl FromRaw for VerifyOtpRequest {
+    type Raw = VerifyOtpBody;
+}
+
+impl TryFrom<VerifyOtpBody> for VerifyOtpRequest {
+    type Error = Error;
+
+    fn try_from(body: VerifyOtpBody) -> Result<Self> {
+        let mut form = Form::default();
+        let login = form.login_id("email_or_phone", body.email_or_phone);
+        let code = form.required("otp", body.otp);
+        let (Some(login), Some(code)) = (login, code) else { return Err(form.into_error()) };
+        Ok(VerifyOtpRequest { login, code: code.trim().to_string() })
+    }
+}
+
 /// Verify an account with the code it was sent.
 #[utoipa::path(post, path = "/auth/verify-otp/", request_body = VerifyOtpBody, responses(
     (status = 200, description = "The account is verified.", body = Envelope<UserData>),
@@ -162,13 +230,9 @@ pub struct VerifyOtpBody {
 pub async fn verify_otp(
     State(svc): State<AppState>,
     Client(client): Client,
-    JsonBody(body): JsonBody<VerifyOtpBody>,
+    Typed(req): Typed<VerifyOtpRequest>,
 ) -> Result<Response> {
-    let mut form = Form::default();
-    let login_id = form.login_id("email_or_phone", body.email_or_phone);
-    let code = form.required("otp", body.otp);
-    let (Some(login_id), Some(code)) = (login_id, code) else { return Err(form.into_error()) };
-    let user = otp::verify(&svc, &login_id, code.trim(), &client).await?;
+    let user = otp::verify(&svc, &req.login, &req.code, &client).await?;
     Ok(ok("Account verified.", UserData { user: user.view() }))
 }
 
@@ -176,6 +240,24 @@ pub async fn verify_otp(
 pub struct ResendOtpBody {
     #[schema(required = true, nullable = false, example = "ana@example.com")]
     email_or_phone: Option<String>,
+}
+
+pub struct ResendOtpRequest {
+    login: LoginId,
+}
+
+impl FromRaw for ResendOtpRequest {
+    type Raw = ResendOtpBody;
+}
+
+impl TryFrom<ResendOtpBody> for ResendOtpRequest {
+    type Error = Error;
+
+    fn try_from(body: ResendOtpBody) -> Result<Self> {
+        let mut form = Form::default();
+        let Some(login) = form.login_id("email_or_phone", body.email_or_phone) else { return Err(form.into_error()) };
+        Ok(ResendOtpRequest { login })
+    }
 }
 
 /// Send a new verification code; the answer is the same whether or not the
@@ -187,10 +269,8 @@ pub struct ResendOtpBody {
 pub async fn resend_otp(
     State(svc): State<AppState>,
     Client(client): Client,
-    JsonBody(body): JsonBody<ResendOtpBody>,
+    Typed(req): Typed<ResendOtpRequest>,
 ) -> Result<Response> {
-    let mut form = Form::default();
-    let Some(login_id) = form.login_id("email_or_phone", body.email_or_phone) else { return Err(form.into_error()) };
-    otp::request_resend(&svc, login_id, client);
+    otp::request_resend(&svc, req.login, client);
     Ok(ok("If the account exists and is not yet verified, a new code has been sent.", Empty {}))
 }

@@ -30,14 +30,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 let m = m.trim().to_ascii_lowercase();
                 m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
             });
-        let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT).await.map_err(|e| {
-            let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                Error::PayloadTooLarge
-            } else {
-                Error::BadRequest("The request body could not be read.".into())
-            }
-        })?;
+        let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT).await.map_err(|e| unreadable(&e))?;
         let value = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
         } else if is_json != Some(true) {
@@ -61,6 +54,44 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             let field = if field.is_empty() || field == "." { "non_field_errors".to_string() } else { field };
             Error::Validation(FieldErrors::single(&field, format!("Invalid value: {}.", e.inner())))
         })
+    }
+}
+
+/// Why a body could not be read: too large (413), not in time (408: the
+/// server's body deadline, or a timeout of an embedding application's),
+/// or broken off (400).
+fn unreadable(e: &axum::Error) -> Error {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return Error::PayloadTooLarge;
+        }
+        let timed_out = c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+        if c.is::<crate::server::BodyTimeout>() || c.is::<tokio::time::error::Elapsed>() || timed_out {
+            return Error::RequestTimeout;
+        }
+        cause = c.source();
+    }
+    Error::BadRequest("The request body could not be read.".into())
+}
+
+/// A request body that checks itself: `Raw` is the JSON as sent (every
+/// field optional, so each missing one is reported under its own name),
+/// and `TryFrom<Raw>` the checks, which report every field's problems at
+/// once (contract §1's 400).
+pub trait FromRaw: TryFrom<Self::Raw, Error = Error> {
+    type Raw: DeserializeOwned;
+}
+
+/// A handler's body, read as JSON (`JsonBody`) and checked (`FromRaw`).
+pub struct Typed<T>(pub T);
+
+impl<S: Send + Sync, T: FromRaw> FromRequest<S> for Typed<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let JsonBody(raw) = JsonBody::<T::Raw>::from_request(req, state).await?;
+        T::try_from(raw).map(Typed)
     }
 }
 

@@ -5,11 +5,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::extract::{Auth, Client, JsonBody};
+use super::extract::{Auth, Client, FromRaw, Typed};
 use super::forms::Form;
 use super::reply::ok;
 use super::schemas::{Envelope, ErrorEnvelope, UserData};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::flows::account::{self, NameChange};
 use crate::state::AppState;
 
@@ -31,6 +31,24 @@ pub struct PatchBody {
     last_name: Option<String>,
 }
 
+impl FromRaw for NameChange {
+    type Raw = PatchBody;
+}
+
+impl TryFrom<PatchBody> for NameChange {
+    type Error = Error;
+
+    fn try_from(body: PatchBody) -> Result<Self> {
+        let mut form = Form::default();
+        let change = NameChange {
+            first_name: body.first_name.map(|v| form.name("first_name", Some(v), true)).unwrap_or_default(),
+            last_name: body.last_name.map(|v| form.name("last_name", Some(v), false)).unwrap_or_default(),
+        };
+        form.errors.into_result()?;
+        Ok(change)
+    }
+}
+
 /// Change the signed-in user's names.
 #[utoipa::path(patch, path = "/auth/me/", operation_id = "update_me", request_body = PatchBody,
     security(("bearer" = [])), responses(
@@ -42,14 +60,8 @@ pub async fn patch(
     State(svc): State<AppState>,
     Auth(me): Auth,
     Client(client): Client,
-    JsonBody(body): JsonBody<PatchBody>,
+    Typed(change): Typed<NameChange>,
 ) -> Result<Response> {
-    let mut form = Form::default();
-    let change = NameChange {
-        first_name: body.first_name.map(|v| form.name("first_name", Some(v), true)).unwrap_or_default(),
-        last_name: body.last_name.map(|v| form.name("last_name", Some(v), false)).unwrap_or_default(),
-    };
-    form.errors.into_result()?;
     let user = account::update_names(&svc, &me, change, &client).await?;
     Ok(ok("Profile updated.", UserData { user: user.view() }))
 }

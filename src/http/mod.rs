@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod error;
 mod extract;
 mod forms;
 mod headers;
@@ -25,8 +26,8 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
 
-pub use extract::{bearer_token, client_ip};
-pub use observe::{REQUEST_ID, RequestId, metrics_router};
+pub use extract::client_ip;
+pub use observe::metrics_router;
 
 use crate::state::AppState;
 use crate::throttle::Scope;

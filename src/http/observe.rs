@@ -26,10 +26,6 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longer incoming ids are replaced: they would bloat every log line.
 const MAX_REQUEST_ID: usize = 128;
 
-/// The request's id, in the request's extensions for handlers that want it.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 /// Where the Bearer extractor notes who is calling, for the access line.
 #[derive(Debug, Clone, Default)]
 struct Caller(Arc<OnceLock<String>>);
@@ -57,7 +53,6 @@ pub async fn observe(State(svc): State<AppState>, mut req: Request, next: Next) 
     let request_id = incoming_id(req.headers()).unwrap_or_else(|| Uuid::new_v4().to_string());
     let header = HeaderValue::from_str(&request_id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
     req.headers_mut().insert(REQUEST_ID, header.clone());
-    req.extensions_mut().insert(RequestId(request_id.clone()));
     let caller = Caller::default();
     req.extensions_mut().insert(caller.clone());
     let method = req.method().as_str().to_owned();
@@ -114,9 +109,15 @@ fn access_line(line: &AccessLine<'_>) {
     );
 }
 
-/// Prometheus text for a scrape.
+/// Prometheus text for a scrape. The gauges that read this app's own
+/// state are set first: the registry is shared by every app in the process.
 pub async fn metrics(State(svc): State<AppState>) -> Response {
-    let body = telemetry::render(&svc);
+    let handle = telemetry::install();
+    telemetry::hash_queue_depth(svc.hashing.depth());
+    for (pool, usage) in svc.store.pool_usage() {
+        telemetry::db_pool(pool, usage.size, usage.idle, usage.in_use(), usage.max);
+    }
+    let body = handle.render();
     ([(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], body).into_response()
 }
 

@@ -1,8 +1,9 @@
 //! Operational routes and the catch-alls that keep every answer an envelope.
 
+use super::error::respond;
 use super::reply::{for_status, ok};
 use super::schemas::{Envelope, ErrorEnvelope, Health, Ready};
-use crate::error::{Error, respond};
+use crate::error::Error;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -47,7 +48,7 @@ pub async fn envelope_bare_errors(req: Request<Body>, next: Next) -> Response {
         return res;
     }
     let (mut parts, _) = res.into_parts();
-    let fresh = respond(status, for_status(status));
+    let fresh = respond(status, &for_status(status));
     parts.headers.insert(CONTENT_TYPE, fresh.headers()[CONTENT_TYPE].clone());
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, fresh.into_body())

@@ -5,11 +5,12 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::extract::{Auth, Client, JsonBody};
+use super::extract::{Auth, Client, FromRaw, Typed};
 use super::forms::Form;
 use super::reply::ok;
 use super::schemas::{Empty, Envelope, ErrorEnvelope, TokenPair};
-use crate::error::Result;
+use crate::domain::{LoginId, Password};
+use crate::error::{Error, Result};
 use crate::flows::passwords;
 use crate::state::AppState;
 
@@ -17,6 +18,24 @@ use crate::state::AppState;
 pub struct ResetRequestBody {
     #[schema(required = true, nullable = false, example = "ana@example.com")]
     email_or_phone: Option<String>,
+}
+
+pub struct ResetRequest {
+    login: LoginId,
+}
+
+impl FromRaw for ResetRequest {
+    type Raw = ResetRequestBody;
+}
+
+impl TryFrom<ResetRequestBody> for ResetRequest {
+    type Error = Error;
+
+    fn try_from(body: ResetRequestBody) -> Result<Self> {
+        let mut form = Form::default();
+        let Some(login) = form.login_id("email_or_phone", body.email_or_phone) else { return Err(form.into_error()) };
+        Ok(ResetRequest { login })
+    }
 }
 
 /// Ask for a password reset: a link by email, or a 6-digit code by SMS. The
@@ -28,11 +47,9 @@ pub struct ResetRequestBody {
 pub async fn reset_request(
     State(svc): State<AppState>,
     Client(client): Client,
-    JsonBody(body): JsonBody<ResetRequestBody>,
+    Typed(req): Typed<ResetRequest>,
 ) -> Result<Response> {
-    let mut form = Form::default();
-    let Some(login) = form.login_id("email_or_phone", body.email_or_phone) else { return Err(form.into_error()) };
-    passwords::request_reset(&svc, login, client);
+    passwords::request_reset(&svc, req.login, client);
     Ok(ok("If an account matches, a password reset link or code has been sent.", Empty {}))
 }
 
@@ -52,6 +69,40 @@ pub struct ResetConfirmBody {
     new_password: Option<String>,
 }
 
+/// A reset proven by a link's `uidb64` and `token` or by a code; the
+/// strings trimmed.
+pub enum ResetConfirmRequest {
+    Link { uid: String, token: String, new: Password },
+    Code { login: LoginId, code: String, new: Password },
+}
+
+impl FromRaw for ResetConfirmRequest {
+    type Raw = ResetConfirmBody;
+}
+
+impl TryFrom<ResetConfirmBody> for ResetConfirmRequest {
+    type Error = Error;
+
+    fn try_from(body: ResetConfirmBody) -> Result<Self> {
+        let mut form = Form::default();
+        let new = form.password("new_password", body.new_password);
+        if body.uidb64.is_some() || body.token.is_some() {
+            let uid = form.required("uidb64", body.uidb64);
+            let token = form.required("token", body.token);
+            let (Some(uid), Some(token), Some(new)) = (uid, token, new) else { return Err(form.into_error()) };
+            Ok(ResetConfirmRequest::Link { uid: uid.trim().into(), token: token.trim().into(), new })
+        } else if body.email_or_phone.is_some() || body.otp.is_some() {
+            let login = form.login_id("email_or_phone", body.email_or_phone);
+            let code = form.required("otp", body.otp);
+            let (Some(login), Some(code), Some(new)) = (login, code, new) else { return Err(form.into_error()) };
+            Ok(ResetConfirmRequest::Code { login, code: code.trim().into(), new })
+        } else {
+            form.errors.add("non_field_errors", "Provide uidb64 and token, or email_or_phone and otp.");
+            Err(form.into_error())
+        }
+    }
+}
+
 /// Set a new password with a reset link's token or a reset code; every
 /// session of the user is revoked.
 #[utoipa::path(post, path = "/password/reset-confirm/", request_body = ResetConfirmBody, responses(
@@ -62,23 +113,15 @@ pub struct ResetConfirmBody {
 pub async fn reset_confirm(
     State(svc): State<AppState>,
     Client(client): Client,
-    JsonBody(body): JsonBody<ResetConfirmBody>,
+    Typed(req): Typed<ResetConfirmRequest>,
 ) -> Result<Response> {
-    let mut form = Form::default();
-    let new = form.password("new_password", body.new_password);
-    if body.uidb64.is_some() || body.token.is_some() {
-        let uid = form.required("uidb64", body.uidb64);
-        let token = form.required("token", body.token);
-        let (Some(uid), Some(token), Some(new)) = (uid, token, new) else { return Err(form.into_error()) };
-        passwords::confirm_with_link(&svc, uid.trim(), token.trim(), &new, &client).await?;
-    } else if body.email_or_phone.is_some() || body.otp.is_some() {
-        let login = form.login_id("email_or_phone", body.email_or_phone);
-        let code = form.required("otp", body.otp);
-        let (Some(login), Some(code), Some(new)) = (login, code, new) else { return Err(form.into_error()) };
-        passwords::confirm_with_code(&svc, &login, code.trim(), &new, &client).await?;
-    } else {
-        form.errors.add("non_field_errors", "Provide uidb64 and token, or email_or_phone and otp.");
-        return Err(form.into_error());
+    match req {
+        ResetConfirmRequest::Link { uid, token, new } => {
+            passwords::confirm_with_link(&svc, &uid, &token, &new, &client).await?;
+        }
+        ResetConfirmRequest::Code { login, code, new } => {
+            passwords::confirm_with_code(&svc, &login, &code, &new, &client).await?;
+        }
     }
     Ok(ok("Your password has been reset. Sign in with the new password.", Empty {}))
 }
@@ -89,6 +132,27 @@ pub struct ChangeBody {
     current_password: Option<String>,
     #[schema(required = true, nullable = false, example = "a new correct horse battery")]
     new_password: Option<String>,
+}
+
+pub struct ChangeRequest {
+    current: Password,
+    new: Password,
+}
+
+impl FromRaw for ChangeRequest {
+    type Raw = ChangeBody;
+}
+
+impl TryFrom<ChangeBody> for ChangeRequest {
+    type Error = Error;
+
+    fn try_from(body: ChangeBody) -> Result<Self> {
+        let mut form = Form::default();
+        let current = form.password("current_password", body.current_password);
+        let new = form.password("new_password", body.new_password);
+        let (Some(current), Some(new)) = (current, new) else { return Err(form.into_error()) };
+        Ok(ChangeRequest { current, new })
+    }
 }
 
 /// Change the caller's password; every other session is revoked and this
@@ -102,12 +166,8 @@ pub async fn change(
     State(svc): State<AppState>,
     Auth(me): Auth,
     Client(client): Client,
-    JsonBody(body): JsonBody<ChangeBody>,
+    Typed(req): Typed<ChangeRequest>,
 ) -> Result<Response> {
-    let mut form = Form::default();
-    let current = form.password("current_password", body.current_password);
-    let new = form.password("new_password", body.new_password);
-    let (Some(current), Some(new)) = (current, new) else { return Err(form.into_error()) };
-    let pair = passwords::change(&svc, &me.user, &current, &new, &client).await?;
+    let pair = passwords::change(&svc, &me.user, &req.current, &req.new, &client).await?;
     Ok(ok("Password changed.", TokenPair { access: pair.access, refresh: pair.refresh }))
 }

@@ -5,15 +5,15 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::error::{envelope, respond};
 use super::schemas::Envelope;
-use crate::error::{envelope, respond};
 
 pub fn ok(message: &str, data: impl Serialize) -> Response {
-    respond(StatusCode::OK, json!(Envelope::success(message, data)))
+    respond(StatusCode::OK, &Envelope::success(message, data))
 }
 
 pub fn created(message: &str, data: impl Serialize) -> Response {
-    respond(StatusCode::CREATED, json!(Envelope::success(message, data)))
+    respond(StatusCode::CREATED, &Envelope::success(message, data))
 }
 
 /// The envelope for a status that carries no error of ours (axum's own 405,

@@ -25,6 +25,19 @@ pub(super) fn body_too_slow(peer: SocketAddr) -> Response<Body> {
     res
 }
 
+/// The error of a body past its deadline, for a handler reading it to
+/// answer 408 too (`http/extract.rs`).
+#[derive(Debug)]
+pub(crate) struct BodyTimeout;
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request body not received in time")
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
 /// The request body as handlers read it. Past its deadline it ends in an
 /// error and marks the request cut, whose answer becomes a 408. Dropped
 /// before its end, it goes back to the server (`read_out`).
@@ -76,7 +89,7 @@ impl hyper::body::Body for RequestBody {
         let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         ready!(timer.as_mut().poll(cx));
         this.shared.cut.store(true, Ordering::Release);
-        Poll::Ready(Some(Err("request body not received in time".into())))
+        Poll::Ready(Some(Err(Box::new(BodyTimeout))))
     }
 
     fn is_end_stream(&self) -> bool {

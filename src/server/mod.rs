@@ -41,6 +41,8 @@ mod body;
 mod head;
 mod serving;
 
+pub(crate) use body::BodyTimeout;
+
 /// The connection limits and timeouts of contract §14.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

@@ -11,7 +11,7 @@ mod tests;
 use std::sync::Arc;
 
 pub use contract::{
-    AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, PoolUsage, UserChange, UserFilter, UserTaken,
+    AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, UserChange, UserFilter, UserTaken,
 };
 
 use crate::domain::Clock;

@@ -19,7 +19,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::redis_link::RedisLink;
-use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict, WINDOW};
+#[cfg(test)]
+use crate::domain::soft_lock::Failures;
+use crate::domain::soft_lock::{Charge, SoftLock, Verdict, WINDOW};
 
 /// Keys are `{prefix}:{login key}`.
 pub const DEFAULT_PREFIX: &str = "authgate:login";
@@ -100,18 +102,14 @@ impl RedisLoginCounters {
     }
 
     /// Keys start with `prefix` instead of [`DEFAULT_PREFIX`].
+    #[cfg(test)]
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
-    /// Waits at most `timeout` for Redis on each call.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.link.set_timeout(timeout);
-        self
-    }
-
     /// How many calls Redis failed to answer.
+    #[cfg(test)]
     pub fn unanswered(&self) -> u64 {
         self.link.failures()
     }
@@ -162,6 +160,7 @@ impl RedisLoginCounters {
     }
 
     /// The login id's own counter; empty when Redis cannot say.
+    #[cfg(test)]
     pub async fn failures(&self, login: &str) -> Failures {
         let key = self.key(login);
         let stored =
@@ -176,6 +175,7 @@ impl RedisLoginCounters {
 }
 
 /// A counter as the scripts store it: `count:latest`.
+#[cfg(test)]
 fn parse(value: &str) -> Option<Failures> {
     let (count, latest) = value.split_once(':')?;
     Some(Failures { count: count.parse().ok()?, latest: DateTime::from_timestamp_micros(latest.parse().ok()?)? })

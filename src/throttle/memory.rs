@@ -63,10 +63,12 @@ impl<C: Clock + Clone> MemoryLimiter<C> {
     }
 
     /// The number of keys held, over every scope and multiplier.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.all().iter().map(|l| l.len()).sum()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

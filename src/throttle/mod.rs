@@ -5,6 +5,7 @@
 //! `AUTHGATE_REDIS_URL` is set, shared by every instance. The sign-in
 //! defence's counters in Redis (§14.1) are in [`login_defence`].
 
+mod failure_counters;
 pub mod login_defence;
 pub mod memory;
 pub mod redis;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use crate::config::{Config, ConfigError};
 use crate::domain::Role;
 
+pub use self::failure_counters::FailureCounters;
 pub use self::login_defence::RedisLoginCounters;
 pub use self::memory::MemoryLimiter;
 pub use self::redis::RedisLimiter;

@@ -6,9 +6,10 @@
 //! The clock is Redis `TIME`: every instance shares it. A key expires once
 //! its bucket is full again, so idle keys go by themselves.
 //!
-//! When Redis cannot answer within [`DEFAULT_TIMEOUT`], the check follows
-//! the configured policy: allow (fail-open, the default) or refuse with a
-//! one-second `Retry-After` (fail-closed). Failures are counted
+//! When Redis cannot answer within the link's timeout
+//! (`redis_link::DEFAULT_TIMEOUT`), the check follows the configured
+//! policy: allow (fail-open, the default) or refuse with a one-second
+//! `Retry-After` (fail-closed). Failures are counted
 //! ([`RedisLimiter::failures`]) and logged at most once a second (see
 //! [`RedisLink`]).
 
@@ -16,7 +17,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use super::redis_link::DEFAULT_TIMEOUT;
 use super::redis_link::RedisLink;
 use super::{Decision, Limiter, Scope};
 use crate::config::Rate;
@@ -69,18 +69,21 @@ impl RedisLimiter {
     }
 
     /// Keys start with `prefix` instead of [`DEFAULT_PREFIX`].
+    #[cfg(test)]
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
     /// Waits at most `timeout` for Redis on each check.
+    #[cfg(test)]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.link.set_timeout(timeout);
         self
     }
 
     /// How many checks Redis failed to answer (the policy decided instead).
+    #[cfg(test)]
     pub fn failures(&self) -> u64 {
         self.link.failures()
     }

@@ -54,6 +54,7 @@ impl RedisLink {
         })
     }
 
+    #[cfg(test)]
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
@@ -64,6 +65,7 @@ impl RedisLink {
     }
 
     /// How many calls Redis failed to answer (the policy decided instead).
+    #[cfg(test)]
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
     }

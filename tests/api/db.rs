@@ -6,8 +6,14 @@
 use std::path::PathBuf;
 use std::sync::Once;
 
-use authgate::store::Backend;
 use sqlx::{Connection, PgConnection, Row};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
 /// A database for one test: a SQLite file, or a schema of its own in the
 /// PostgreSQL database named by `AUTHGATE_TEST_DATABASE_URL`, so tests run in

@@ -4,7 +4,7 @@
 
 use authgate::Config;
 use authgate::config::Env;
-use authgate::telemetry::DELIVERIES;
+use authgate::testing::DELIVERIES;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -147,12 +147,11 @@ async fn a_listed_origin_gets_cors_and_its_preflight_answers_204() {
     // Arrange
     let app = spawn_app_with(|c| c.cors_origins = vec!["https://shop.example".into()]).await;
     let preflight = |origin: &'static str| {
-        app.client
-            .request(Method::OPTIONS, app.url(LOGIN))
+        app.request(Method::OPTIONS, LOGIN)
             .header("origin", origin)
             .header("access-control-request-method", "POST")
             .header("access-control-request-headers", "content-type, authorization")
-            .send()
+            .send_raw()
     };
 
     // Act

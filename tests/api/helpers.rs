@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use authgate::Config;
 use authgate::config::{MetricsBind, Secret};
-use authgate::store::Backend;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -36,9 +35,54 @@ pub const CHANGE_PASSWORD: &str = "/api/v1/password/change/";
 
 pub struct TestApp {
     pub addr: SocketAddr,
-    pub client: reqwest::Client,
+    client: reqwest::Client,
     pub secret: String,
     db: Arc<TestDatabase>,
+}
+
+/// A request being built (`TestApp::request`).
+pub struct TestRequest(reqwest::RequestBuilder);
+
+impl TestRequest {
+    /// `Authorization: Bearer {token}`, when there is one.
+    pub fn bearer(self, token: Option<&str>) -> TestRequest {
+        match token {
+            Some(token) => TestRequest(self.0.bearer_auth(token)),
+            None => self,
+        }
+    }
+
+    /// `body` as JSON, when there is one.
+    pub fn json(self, body: Option<&Value>) -> TestRequest {
+        match body {
+            Some(body) => TestRequest(self.0.json(body)),
+            None => self,
+        }
+    }
+
+    /// Raw bytes, with `content_type` when given.
+    pub fn raw(self, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> TestRequest {
+        let req = self.0.body(body);
+        TestRequest(match content_type {
+            Some(ct) => req.header(CONTENT_TYPE, ct),
+            None => req,
+        })
+    }
+
+    pub fn header(self, name: &str, value: &str) -> TestRequest {
+        TestRequest(self.0.header(name, value))
+    }
+
+    /// Sends it and reads the answer, which must be the §1 envelope's JSON.
+    pub async fn send(self) -> Reply {
+        Reply::read(self.0.send().await.expect("the request is answered")).await
+    }
+
+    /// Sends it, for an answer that is not JSON (a page, an asset) or a
+    /// request a test holds in flight: the future owns everything it needs.
+    pub fn send_raw(self) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static {
+        self.0.send()
+    }
 }
 
 /// An answer, read whole. Reading fails the test unless the body is JSON
@@ -106,7 +150,10 @@ pub struct StoppableApp {
 }
 
 pub async fn spawn_stoppable_app(configure: impl FnOnce(&mut Config)) -> StoppableApp {
-    let db = Arc::new(TestDatabase::fresh().await);
+    spawn_stoppable_on(Arc::new(TestDatabase::fresh().await), configure).await
+}
+
+async fn spawn_stoppable_on(db: Arc<TestDatabase>, configure: impl FnOnce(&mut Config)) -> StoppableApp {
     let config = test_config(&db, configure);
     let secret = config.secret_key.as_ref().map(|s| s.0.clone()).unwrap_or_default();
 
@@ -127,16 +174,16 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The one request builder of the suite: every helper below is a
+    /// shorthand for it. `path` is on this server, unless it is a whole URL.
+    pub fn request(&self, method: Method, path: &str) -> TestRequest {
+        let url = if path.starts_with("http://") { path.to_string() } else { self.url(path) };
+        TestRequest(self.client.request(method, url))
+    }
+
     /// Any request: `token` goes in `Authorization: Bearer`, `body` as JSON.
     pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        Reply::read(req.send().await.expect("the request is answered")).await
+        self.request(method, path).bearer(token).json(body).send().await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
@@ -160,14 +207,7 @@ impl TestApp {
         content_type: Option<&str>,
         body: impl Into<reqwest::Body>,
     ) -> Reply {
-        let mut req = self.client.post(self.url(path)).body(body);
-        if let Some(ct) = content_type {
-            req = req.header(CONTENT_TYPE, ct);
-        }
-        if let Some(token) = access {
-            req = req.bearer_auth(token);
-        }
-        Reply::read(req.send().await.expect("the request is answered")).await
+        self.request(Method::POST, path).bearer(access).raw(content_type, body).send().await
     }
 
     pub async fn get(&self, path: &str, access: Option<&str>) -> Reply {
@@ -176,8 +216,7 @@ impl TestApp {
 
     /// A GET with a raw `Authorization` header.
     pub async fn get_with_authorization(&self, path: &str, authorization: &str) -> Reply {
-        let req = self.client.get(self.url(path)).header(reqwest::header::AUTHORIZATION, authorization);
-        Reply::read(req.send().await.expect("the request is answered")).await
+        self.request(Method::GET, path).header(reqwest::header::AUTHORIZATION.as_str(), authorization).send().await
     }
 
     pub async fn patch(&self, path: &str, access: Option<&str>, body: &Value) -> Reply {
@@ -326,6 +365,11 @@ impl TestApp {
     pub async fn spawn_peer(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
         spawn_app_on(Arc::clone(&self.db), configure).await
     }
+
+    /// `spawn_peer`, run as the binary runs it, until the test stops it.
+    pub async fn spawn_stoppable_peer(&self, configure: impl FnOnce(&mut Config)) -> StoppableApp {
+        spawn_stoppable_on(Arc::clone(&self.db), configure).await
+    }
 }
 
 /// One stored audit event, as `audit_events` reads it.
@@ -338,7 +382,7 @@ pub struct AuditRow {
     pub detail: Value,
 }
 
-pub use super::db::WriteLock;
+pub use super::db::{Backend, WriteLock};
 
 /// Which database this test binary runs the suite on: the `api` binary on
 /// SQLite, the `api_pg` binary (built when `AUTHGATE_TEST_DATABASE_URL` is
@@ -353,7 +397,7 @@ pub(crate) use super::db::TestDatabase;
 
 /// `GET /metrics` on `addr`: a 200 of Prometheus text.
 pub async fn scrape(app: &TestApp, addr: SocketAddr) -> String {
-    let res = app.client.get(format!("http://{addr}/metrics")).send().await.expect("/metrics answers");
+    let res = app.request(Method::GET, &format!("http://{addr}/metrics")).send_raw().await.expect("/metrics answers");
     assert_eq!(res.status(), StatusCode::OK);
     let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
     assert!(content_type.starts_with("text/plain"), "Content-Type {content_type}");
@@ -620,17 +664,8 @@ impl TestApp {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut req = self.client.request(method, self.url(path));
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        Reply::read(req.send().await.expect("the request is answered")).await
+        let req = headers.iter().fold(self.request(method, path), |req, (name, value)| req.header(name, value));
+        req.bearer(token).json(body).send().await
     }
 
     pub async fn delete(&self, path: &str, access: Option<&str>) -> Reply {
@@ -639,11 +674,7 @@ impl TestApp {
 
     /// A PATCH of raw bytes sent as `application/json`.
     pub async fn patch_raw(&self, path: &str, access: Option<&str>, body: &'static str) -> Reply {
-        let mut req = self.client.patch(self.url(path)).header(CONTENT_TYPE, "application/json").body(body);
-        if let Some(token) = access {
-            req = req.bearer_auth(token);
-        }
-        Reply::read(req.send().await.expect("the request is answered")).await
+        self.request(Method::PATCH, path).bearer(access).raw(Some("application/json"), body).send().await
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use authgate::config::{MetricsBind, Secret};
-use authgate::telemetry::{HTTP_DURATION, HTTP_REQUESTS, LOGINS, REFRESH_REUSE, THROTTLED, TOKEN_REFRESHES};
+use authgate::testing::{HTTP_DURATION, HTTP_REQUESTS, LOGINS, REFRESH_REUSE, THROTTLED, TOKEN_REFRESHES};
 use axum::Json;
 use axum::extract::State;
 use reqwest::{Method, StatusCode};
@@ -126,7 +126,7 @@ async fn with_a_metrics_address_metrics_are_served_there_only() {
     assert_envelope(&r.body, false);
     let text = scrape(&s.app, metrics_addr).await;
     assert!(sample(&text, HTTP_REQUESTS, &[("route", "unmatched"), ("status", "404")]) >= 1.0, "{text}");
-    let other = s.app.client.get(format!("http://{metrics_addr}/api/v1/auth/me/")).send().await.unwrap();
+    let other = s.app.request(Method::GET, &format!("http://{metrics_addr}/api/v1/auth/me/")).send_raw().await.unwrap();
     assert_eq!(other.status(), StatusCode::NOT_FOUND, "the metrics address serves only /metrics");
 
     s.stop.send(()).unwrap();
@@ -270,7 +270,7 @@ async fn shutdown_finishes_requests_in_flight_and_flushes_the_delivery_queue() {
     // A login held up by a write lock: in flight at the signal.
     let lock = app.hold_write_lock().await;
     let body = json!({"email_or_phone": email, "password": PASSWORD});
-    let slow = tokio::spawn(app.client.post(app.url(LOGIN)).json(&body).send());
+    let slow = tokio::spawn(app.request(Method::POST, LOGIN).json(Some(&body)).send_raw());
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(!slow.is_finished(), "the login was not held up");
 

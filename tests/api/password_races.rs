@@ -266,3 +266,25 @@ async fn of_two_concurrent_restores_of_a_deleted_user_one_restores_and_one_is_to
         assert_eq!(restored.iter().filter(|e| e.user_id.as_deref() == Some(&id)).count(), 1, "round {round}");
     }
 }
+
+// -------------------------------------------------------------- shutdown
+
+/// The upgrade runs after the answer; shutdown waits for it (within
+/// `AUTHGATE_SHUTDOWN_TIMEOUT`) before it closes the database.
+#[tokio::test]
+async fn a_hash_upgrade_started_before_shutdown_is_finished_when_serve_returns() {
+    // Arrange
+    let old = spawn_app_with(|c| c.password_hasher = HasherKind::Pbkdf2Sha256).await;
+    let email = unique_email();
+    let id = registered_on_pbkdf2(&old, &email).await;
+    let new = old.spawn_stoppable_peer(|_| {}).await;
+
+    // Act: stop as soon as the sign-in is answered, its upgrade under way.
+    new.app.login(&email, PASSWORD).await;
+    new.stop.send(()).expect("the server is running");
+    let served = tokio::time::timeout(Duration::from_secs(30), new.served).await.expect("serve returns");
+
+    // Assert
+    served.expect("the serving task").expect("serve ends cleanly");
+    assert!(old.password_hash(&id).await.starts_with("argon2$"), "the upgrade was cut off by the shutdown");
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use futures::future::join_all;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::helpers::*;
@@ -534,10 +534,9 @@ async fn logout_without_a_bearer_token_is_a_401() {
 /// Signs in with a user agent of the caller's choosing; the refresh token.
 async fn login_with_agent(app: &TestApp, email: &str, agent: &str) -> String {
     let body = json!({"email_or_phone": email, "password": PASSWORD});
-    let r = app.client.post(app.url(LOGIN)).header("user-agent", agent).json(&body).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    text(&body["data"]["refresh"])
+    let r = app.request(Method::POST, LOGIN).header("user-agent", agent).json(Some(&body)).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    text(&r.body["data"]["refresh"])
 }
 
 /// Refreshes that arrive together are written together (on SQLite in one

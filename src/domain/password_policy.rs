@@ -1,5 +1,5 @@
-//! Django's four default password validators, with Django's numbers and
-//! messages. Every failing rule reports its own message.
+//! The password policy: Django's four default password validators, with
+//! Django's numbers and messages. Every failing rule reports its own message.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
