@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection};
 
 use super::Store;
+use crate::domain::AuditAction;
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose};
 use crate::domain::session::{NewSession, RefreshState, Rotate, Rotation};
 use crate::domain::{AuditEvent, ClientInfo, Clock, Email, Jti, Outcome, Role, SessionId, UserId};
@@ -40,7 +41,7 @@ fn new_user(email: &str) -> NewUser {
     }
 }
 
-fn event(action: &'static str, user: UserId) -> AuditEvent {
+fn event(action: AuditAction, user: UserId) -> AuditEvent {
     AuditEvent::new(action, Outcome::Success, Some(user), &ClientInfo::default())
 }
 
@@ -49,7 +50,8 @@ fn owner() -> ClientInfo {
 }
 
 async fn signed_in(store: &Store, clock: &Clock) -> (UserId, SessionId, Jti) {
-    let user = store.create_user(&new_user("ada@example.com"), None, &event("register", UserId::new())).await;
+    let user =
+        store.create_user(&new_user("ada@example.com"), None, &event(AuditAction::Register, UserId::new())).await;
     let user = user.unwrap().unwrap().id;
     let session = NewSession {
         id: SessionId::new(),
@@ -59,7 +61,7 @@ async fn signed_in(store: &Store, clock: &Clock) -> (UserId, SessionId, Jti) {
         user_agent: Some("app/1.0".into()),
         at: clock.now(),
     };
-    store.open_session(&session, &event("login", user)).await.unwrap();
+    store.open_session(&session, &event(AuditAction::Login, user)).await.unwrap();
     (user, session.id, session.refresh.jti)
 }
 
@@ -133,11 +135,11 @@ async fn a_twin_sign_up_loses_on_the_unique_index_and_leaves_nothing() {
         now: chrono::Utc::now(),
     };
     let first = new_user("Twin@example.com");
-    let created = store.create_user(&first, Some(&code), &event("register", first.id)).await.unwrap();
+    let created = store.create_user(&first, Some(&code), &event(AuditAction::Register, first.id)).await.unwrap();
     assert_eq!(created.unwrap().email.unwrap().as_str(), "Twin@example.com");
 
     let twin = new_user("twin@EXAMPLE.com");
-    let lost = store.create_user(&twin, Some(&code), &event("register", twin.id)).await.unwrap();
+    let lost = store.create_user(&twin, Some(&code), &event(AuditAction::Register, twin.id)).await.unwrap();
 
     assert_eq!(lost.err(), Some(UserTaken { email: true, phone: false }));
     assert!(store.find_user(twin.id).await.unwrap().is_none());
@@ -158,7 +160,7 @@ async fn a_guess_spends_an_attempt_of_its_own_networks_code_which_is_void_after_
         expires_at: now + chrono::TimeDelta::minutes(10),
         now,
     };
-    store.replace_otp(user, &code, &event("otp_sent", user)).await.unwrap().unwrap();
+    store.replace_otp(user, &code, &event(AuditAction::OtpResend, user)).await.unwrap().unwrap();
 
     let mut judged = Vec::new();
     for _ in 0..6 {

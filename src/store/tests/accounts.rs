@@ -1,6 +1,7 @@
 //! Accounts: creation and its uniqueness, look-ups, names and passwords.
 
 use super::harness::{Db, at_once, boxed, client, event, new_session, new_user, phone_user, plus};
+use crate::domain::AuditAction;
 use crate::domain::recovery::{Attempt, NewCode, OtpCheck, OtpPurpose, Spent};
 use crate::domain::{AuthProvider, Email, LoginId, Phone, Role};
 use crate::store::{PasswordChange, UserFilter, UserTaken};
@@ -14,7 +15,7 @@ async fn create_user_twins_on_one_email_one_wins(db: &Db) {
     let twins: Vec<_> = (0..4).map(|_| new_user("twin@example.com")).collect();
     let outcomes = at_once(twins.iter().cloned().map(|new| {
         let store = db.store.clone();
-        async move { store.create_user(&new, None, &event("register", Some(new.id))).await }
+        async move { store.create_user(&new, None, &event(AuditAction::Register, Some(new.id))).await }
     }))
     .await;
     let outcomes: Vec<_> = outcomes.into_iter().map(|o| o.expect("no store error")).collect();
@@ -40,7 +41,7 @@ on_each_backend!(create_user_twins_on_one_email_one_wins);
 async fn create_user_twins_on_one_phone_one_wins(db: &Db) {
     let outcomes = at_once((0..3).map(|_| {
         let (store, new) = (db.store.clone(), phone_user("+14155552671"));
-        async move { store.create_user(&new, None, &event("register", Some(new.id))).await.unwrap() }
+        async move { store.create_user(&new, None, &event(AuditAction::Register, Some(new.id))).await.unwrap() }
     }))
     .await;
     assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
@@ -55,7 +56,7 @@ async fn an_email_is_taken_whatever_its_case(db: &Db) {
     let ana = db.user(new_user("Ana@Example.com")).await;
     let upper = Email::parse("ANA@example.COM").unwrap();
     assert_eq!(db.store.user_taken(Some(&upper), None).await.unwrap(), EMAIL_TAKEN);
-    let again = db.store.create_user(&new_user("ANA@example.COM"), None, &event("register", None)).await;
+    let again = db.store.create_user(&new_user("ANA@example.COM"), None, &event(AuditAction::Register, None)).await;
     assert_eq!(again.unwrap().unwrap_err(), EMAIL_TAKEN);
     let found = db.store.find_user_by_login(&LoginId::Email(upper)).await.unwrap();
     assert_eq!(found.map(|u| u.id), Some(ana.id));
@@ -102,15 +103,16 @@ async fn create_user_stores_and_counts_the_first_code(db: &Db) {
     let code =
         NewCode { purpose: OtpPurpose::Verify, network: net, code_hash: "first", expires_at: plus(now, 600), now };
     let new = new_user("dee@example.com");
-    let user = db.store.create_user(&new, Some(&code), &event("register", Some(new.id))).await.unwrap().unwrap();
+    let user =
+        db.store.create_user(&new, Some(&code), &event(AuditAction::Register, Some(new.id))).await.unwrap().unwrap();
     let attempt = db.store.take_otp_attempt(user.id, OtpPurpose::Verify, net, now).await.unwrap();
     assert_eq!(attempt, Attempt::Judge(vec![OtpCheck { code_hash: "first".into() }]));
     for hash in ["second", "third"] {
         let code = NewCode { code_hash: hash, ..code };
-        db.store.replace_otp(user.id, &code, &event("otp_sent", Some(user.id))).await.unwrap().unwrap();
+        db.store.replace_otp(user.id, &code, &event(AuditAction::OtpResend, Some(user.id))).await.unwrap().unwrap();
     }
     let fourth = NewCode { code_hash: "fourth", ..code };
-    let refused = db.store.replace_otp(user.id, &fourth, &event("otp_sent", Some(user.id))).await.unwrap();
+    let refused = db.store.replace_otp(user.id, &fourth, &event(AuditAction::OtpResend, Some(user.id))).await.unwrap();
     assert_eq!(refused, Err(Spent::Network), "the first code was the network's first of three");
 }
 on_each_backend!(create_user_stores_and_counts_the_first_code);
@@ -119,7 +121,10 @@ on_each_backend!(create_user_stores_and_counts_the_first_code);
 /// finds the new name.
 async fn update_user_names_renames_with_its_event(db: &Db) {
     let user = db.user(new_user("eve@example.com")).await;
-    db.store.update_user_names(user.id, "Ève", "Lambert", &event("profile_update", Some(user.id))).await.unwrap();
+    db.store
+        .update_user_names(user.id, "Ève", "Lambert", &event(AuditAction::ProfileUpdate, Some(user.id)))
+        .await
+        .unwrap();
     let stored = db.reload(user.id).await;
     assert_eq!((stored.first_name.as_str(), stored.last_name.as_str()), ("Ève", "Lambert"));
     assert!(stored.updated_at >= user.updated_at);
@@ -162,7 +167,10 @@ async fn upgrade_password_hash_loses_to_a_concurrent_replace(db: &Db) {
                 reset_code: None,
                 new_session: None,
             };
-            ("replace", replacing.replace_password(&change, &event("password_reset", Some(id))).await.unwrap())
+            (
+                "replace",
+                replacing.replace_password(&change, &event(AuditAction::PasswordReset, Some(id))).await.unwrap(),
+            )
         });
         let calls = if round % 2 == 0 { [upgrade, replace] } else { [replace, upgrade] };
         let outcomes = at_once(calls).await;
@@ -179,7 +187,7 @@ async fn upgrade_password_hash_loses_to_a_concurrent_replace(db: &Db) {
         reset_code: None,
         new_session: None,
     };
-    assert!(db.store.replace_password(&change, &event("password_change", Some(user.id))).await.unwrap());
+    assert!(db.store.replace_password(&change, &event(AuditAction::PasswordChange, Some(user.id))).await.unwrap());
     assert!(!db.store.upgrade_password_hash(user.id, &user.password_hash, "rehash").await.unwrap());
     assert_eq!(db.reload(user.id).await.password_hash, "changed");
 }
@@ -189,7 +197,11 @@ on_each_backend!(upgrade_password_hash_loses_to_a_concurrent_replace);
 async fn reset_code(db: &Db, user: crate::domain::UserId, network: &str, hash: &str) {
     let now = db.clock.now();
     let code = NewCode { purpose: OtpPurpose::Reset, network, code_hash: hash, expires_at: plus(now, 600), now };
-    db.store.replace_otp(user, &code, &event("otp_sent", Some(user))).await.unwrap().expect("within the quota");
+    db.store
+        .replace_otp(user, &code, &event(AuditAction::OtpResend, Some(user)))
+        .await
+        .unwrap()
+        .expect("within the quota");
 }
 
 /// A password replaced with a reset code consumes the code, revokes
@@ -209,7 +221,7 @@ async fn replace_password_revokes_sessions_consumes_the_code_and_opens_the_new_s
         reset_code: Some("reset-code"),
         new_session: Some(&fresh),
     };
-    assert!(db.store.replace_password(&change, &event("password_reset", Some(user.id))).await.unwrap());
+    assert!(db.store.replace_password(&change, &event(AuditAction::PasswordReset, Some(user.id))).await.unwrap());
     assert_eq!(db.reload(user.id).await.password_hash, "reset-password");
     let live: Vec<_> = db.store.list_sessions(user.id).await.unwrap().into_iter().map(|s| s.id).collect();
     assert_eq!(live, [fresh.id]);
@@ -220,7 +232,7 @@ async fn replace_password_revokes_sessions_consumes_the_code_and_opens_the_new_s
     let attempt = db.store.take_otp_attempt(user.id, OtpPurpose::Reset, net, db.clock.now()).await.unwrap();
     assert_eq!(attempt, Attempt::Judge(Vec::new()), "the code is consumed");
     let again = PasswordChange { new_hash: "replayed", new_session: None, ..change };
-    assert!(!db.store.replace_password(&again, &event("password_reset", Some(user.id))).await.unwrap());
+    assert!(!db.store.replace_password(&again, &event(AuditAction::PasswordReset, Some(user.id))).await.unwrap());
     assert_eq!(db.reload(user.id).await.password_hash, "reset-password");
     assert_eq!(db.audit("password_reset").await.len(), 1, "the refused replay wrote no event");
 }
@@ -244,7 +256,7 @@ async fn replace_password_changes_nothing_when_the_hash_or_code_changed(db: &Db)
     let stale_with_code =
         PasswordChange { old_hash: Some("a-hash-since-replaced"), reset_code: Some("the-code"), ..stale_hash };
     for change in [&stale_hash, &wrong_code, &stale_with_code] {
-        assert!(!db.store.replace_password(change, &event("password_change", Some(user.id))).await.unwrap());
+        assert!(!db.store.replace_password(change, &event(AuditAction::PasswordChange, Some(user.id))).await.unwrap());
         assert_eq!(db.reload(user.id).await.password_hash, user.password_hash);
         let live = db.store.list_sessions(user.id).await.unwrap();
         assert_eq!(live.iter().map(|s| s.id).collect::<Vec<_>>(), [session.id]);
@@ -252,7 +264,7 @@ async fn replace_password_changes_nothing_when_the_hash_or_code_changed(db: &Db)
     assert!(db.audit("password_change").await.is_empty());
     let right = PasswordChange { old_hash: Some(&user.password_hash), reset_code: Some("the-code"), ..stale_hash };
     assert!(
-        db.store.replace_password(&right, &event("password_change", Some(user.id))).await.unwrap(),
+        db.store.replace_password(&right, &event(AuditAction::PasswordChange, Some(user.id))).await.unwrap(),
         "the code outlived the refusals"
     );
     assert!(db.store.list_sessions(user.id).await.unwrap().is_empty());

@@ -2,6 +2,7 @@
 //! and its listings, with their filters and cursor pages.
 
 use super::harness::{Db, at_once, boxed, client, event, new_admin, new_user, phone_user};
+use crate::domain::AuditAction;
 use crate::domain::{AuditEvent, Outcome, Role, User, UserId, micros};
 use crate::store::{AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, UserChange, UserFilter, UserTaken};
 
@@ -36,7 +37,7 @@ fn audit_cursor(r: &AuditRecord) -> Cursor {
 }
 
 async fn change(db: &Db, id: UserId, change: UserChange) -> AdminWrite {
-    db.store.change_user(id, &change, &event("admin_user_update", Some(id))).await.unwrap()
+    db.store.change_user(id, &change, &event(AuditAction::AdminUserUpdate, Some(id))).await.unwrap()
 }
 
 fn demote() -> UserChange {
@@ -96,7 +97,7 @@ async fn list_users_filters(db: &Db) {
         AdminWrite::Done(_)
     ));
     assert!(matches!(
-        db.store.soft_delete_user(del, &event("admin_user_delete", Some(del))).await.unwrap(),
+        db.store.soft_delete_user(del, &event(AuditAction::AdminUserDelete, Some(del))).await.unwrap(),
         AdminWrite::Done(_)
     ));
     let q = |text: &str| UserFilter { q: Some(text.into()), ..UserFilter::default() };
@@ -121,7 +122,7 @@ on_each_backend!(list_users_filters);
 /// An event is stored as it was recorded.
 async fn record_audit_stores_the_event(db: &Db) {
     let (user, actor) = (UserId::new(), UserId::new());
-    let mut e = AuditEvent::new("login", Outcome::Failure, Some(user), &client("2001:db8::7", "curl/8"));
+    let mut e = AuditEvent::new(AuditAction::Login, Outcome::Failure, Some(user), &client("2001:db8::7", "curl/8"));
     e.actor_id = Some(actor);
     let e = e.with_detail(serde_json::json!({"reason": "invalid_credentials", "n": 2}));
     let before = micros(db.clock.now()) - 60_000_000;
@@ -143,18 +144,21 @@ on_each_backend!(record_audit_stores_the_event);
 async fn list_audit_filters_and_pages(db: &Db) {
     let (ana, bob) = (UserId::new(), UserId::new());
     for (action, outcome, user) in [
-        ("login", Outcome::Success, ana),
-        ("login", Outcome::Failure, bob),
-        ("logout", Outcome::Success, ana),
-        ("login", Outcome::Failure, ana),
+        (AuditAction::Login, Outcome::Success, ana),
+        (AuditAction::Login, Outcome::Failure, bob),
+        (AuditAction::Logout, Outcome::Success, ana),
+        (AuditAction::Login, Outcome::Failure, ana),
     ] {
         db.store.record_audit(&AuditEvent::new(action, outcome, Some(user), &Default::default())).await.unwrap();
     }
     for _ in 0..6 {
-        db.store.record_audit(&AuditEvent::new("probe", Outcome::Success, None, &Default::default())).await.unwrap();
+        db.store
+            .record_audit(&AuditEvent::new(AuditAction::Undeliverable, Outcome::Success, None, &Default::default()))
+            .await
+            .unwrap();
     }
     let t = micros(db.clock.now()) + 1_000_000;
-    db.arrange(format!("UPDATE audit_events SET at = {t} WHERE action = 'probe'")).await;
+    db.arrange(format!("UPDATE audit_events SET at = {t} WHERE action = 'undeliverable'")).await;
     let list = |f: AuditFilter| {
         let store = db.store.clone();
         async move { store.list_audit(&AuditFilter { limit: 100, ..f }).await.unwrap() }
@@ -223,7 +227,7 @@ async fn change_user_applies_changes(db: &Db) {
     assert!(db.store.list_sessions(user.id).await.unwrap().is_empty());
     assert_eq!(db.audit("admin_user_update").await.len(), 2);
     assert!(matches!(change(db, UserId::new(), demote()).await, AdminWrite::NotFound));
-    db.store.soft_delete_user(user.id, &event("admin_user_delete", Some(user.id))).await.unwrap();
+    db.store.soft_delete_user(user.id, &event(AuditAction::AdminUserDelete, Some(user.id))).await.unwrap();
     assert!(matches!(change(db, user.id, demote()).await, AdminWrite::NotFound), "a deleted user");
     assert_eq!(db.audit("admin_user_update").await.len(), 2, "no event without a change");
 }
@@ -236,7 +240,7 @@ async fn the_last_admin_stays(db: &Db) {
     assert!(matches!(change(db, admin, demote()).await, AdminWrite::LastAdmin));
     let off = UserChange { is_active: Some(false), ..UserChange::default() };
     assert!(matches!(change(db, admin, off).await, AdminWrite::LastAdmin));
-    let deleted = db.store.soft_delete_user(admin, &event("admin_user_delete", Some(admin))).await.unwrap();
+    let deleted = db.store.soft_delete_user(admin, &event(AuditAction::AdminUserDelete, Some(admin))).await.unwrap();
     assert!(matches!(deleted, AdminWrite::LastAdmin));
     let stored = db.reload(admin).await;
     assert!(stored.role == Role::Admin && stored.is_active && stored.deleted_at.is_none());
@@ -257,20 +261,19 @@ async fn admins_demoting_each_other_at_once_leave_one(db: &Db) {
         let other = db.user(new_admin(&format!("admin{round}@example.com"))).await.id;
         let (s1, s2) = (db.store.clone(), db.store.clone());
         let first = survivor;
-        let outcomes =
-            at_once([
-                boxed(async move {
-                    s1.change_user(other, &demote(), &event("admin_user_update", Some(other))).await.unwrap()
-                }),
-                boxed(async move {
-                    if round % 2 == 0 {
-                        s2.soft_delete_user(first, &event("admin_user_delete", Some(first))).await.unwrap()
-                    } else {
-                        s2.change_user(first, &demote(), &event("admin_user_update", Some(first))).await.unwrap()
-                    }
-                }),
-            ])
-            .await;
+        let outcomes = at_once([
+            boxed(async move {
+                s1.change_user(other, &demote(), &event(AuditAction::AdminUserUpdate, Some(other))).await.unwrap()
+            }),
+            boxed(async move {
+                if round % 2 == 0 {
+                    s2.soft_delete_user(first, &event(AuditAction::AdminUserDelete, Some(first))).await.unwrap()
+                } else {
+                    s2.change_user(first, &demote(), &event(AuditAction::AdminUserUpdate, Some(first))).await.unwrap()
+                }
+            }),
+        ])
+        .await;
         let done = outcomes.iter().filter(|o| matches!(o, AdminWrite::Done(_))).count();
         let refused = outcomes.iter().filter(|o| matches!(o, AdminWrite::LastAdmin)).count();
         assert_eq!((done, refused), (1, 1), "round {round}: {outcomes:?}");
@@ -289,7 +292,7 @@ async fn soft_delete_and_restore_with_a_taken_email(db: &Db) {
     let old = db.user(new_user("zoe@example.com")).await;
     let session = db.sign_in(old.id, &client("203.0.113.9", "phone/1")).await;
     let AdminWrite::Done(deleted) =
-        db.store.soft_delete_user(old.id, &event("admin_user_delete", Some(old.id))).await.unwrap()
+        db.store.soft_delete_user(old.id, &event(AuditAction::AdminUserDelete, Some(old.id))).await.unwrap()
     else {
         panic!("deleted")
     };
@@ -300,13 +303,13 @@ async fn soft_delete_and_restore_with_a_taken_email(db: &Db) {
     assert!(db.store.find_user_by_login(&crate::domain::LoginId::Email(email.clone())).await.unwrap().is_none());
     assert_eq!(db.store.user_taken(Some(&email), None).await.unwrap(), UserTaken::default());
     assert!(matches!(
-        db.store.soft_delete_user(old.id, &event("admin_user_delete", Some(old.id))).await.unwrap(),
+        db.store.soft_delete_user(old.id, &event(AuditAction::AdminUserDelete, Some(old.id))).await.unwrap(),
         AdminWrite::NotFound
     ));
     let new = db.user(new_user("ZOE@example.com")).await;
     let restore = |id: UserId| {
         let store = db.store.clone();
-        async move { store.restore_user(id, &event("admin_user_restore", Some(id))).await.unwrap() }
+        async move { store.restore_user(id, &event(AuditAction::AdminUserRestore, Some(id))).await.unwrap() }
     };
     let taken = restore(old.id).await;
     assert!(matches!(taken, AdminWrite::Taken(UserTaken { email: true, phone: false })), "{taken:?}");
@@ -314,7 +317,7 @@ async fn soft_delete_and_restore_with_a_taken_email(db: &Db) {
     assert!(db.audit("admin_user_restore").await.is_empty());
     assert!(matches!(restore(new.id).await, AdminWrite::NotDeleted));
     assert!(matches!(restore(UserId::new()).await, AdminWrite::NotFound));
-    db.store.soft_delete_user(new.id, &event("admin_user_delete", Some(new.id))).await.unwrap();
+    db.store.soft_delete_user(new.id, &event(AuditAction::AdminUserDelete, Some(new.id))).await.unwrap();
     let AdminWrite::Done(back) = restore(old.id).await else { panic!("restored") };
     assert!(back.deleted_at.is_none());
     let found = db.store.find_user_by_login(&crate::domain::LoginId::Email(email)).await.unwrap();
@@ -327,10 +330,10 @@ on_each_backend!(soft_delete_and_restore_with_a_taken_email);
 /// Of concurrent restores of one user, one wins.
 async fn concurrent_restores_one_wins(db: &Db) {
     let user = db.user(new_user("amy@example.com")).await.id;
-    db.store.soft_delete_user(user, &event("admin_user_delete", Some(user))).await.unwrap();
+    db.store.soft_delete_user(user, &event(AuditAction::AdminUserDelete, Some(user))).await.unwrap();
     let outcomes = at_once((0..4).map(|_| {
         let store = db.store.clone();
-        async move { store.restore_user(user, &event("admin_user_restore", Some(user))).await.unwrap() }
+        async move { store.restore_user(user, &event(AuditAction::AdminUserRestore, Some(user))).await.unwrap() }
     }))
     .await;
     assert_eq!(outcomes.iter().filter(|o| matches!(o, AdminWrite::Done(_))).count(), 1, "{outcomes:?}");

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::harness::{Db, at_once, event, new_user, plus};
+use crate::domain::AuditAction;
 use crate::domain::UserId;
 use crate::domain::recovery::{Attempt, CODES, GUESSES, NewCode, OtpCheck, OtpPurpose, Quota, RESET_EMAILS, Spent};
 
@@ -16,7 +17,7 @@ fn code<'a>(network: &'a str, hash: &'a str, now: DateTime<Utc>) -> NewCode<'a> 
 }
 
 async fn send(db: &Db, user: UserId, code: &NewCode<'_>) -> Result<(), Spent> {
-    db.store.replace_otp(user, code, &event("otp_sent", Some(user))).await.expect("no store error")
+    db.store.replace_otp(user, code, &event(AuditAction::OtpResend, Some(user))).await.expect("no store error")
 }
 
 async fn guess(db: &Db, user: UserId, network: &str, now: DateTime<Utc>) -> Attempt {
@@ -48,7 +49,11 @@ async fn replace_otp_quotas_per_network_and_per_account(db: &Db) {
         send(db, user, &code(&network, "elsewhere", plus(t0, 20 + n))).await.expect("within the quota");
     }
     assert_eq!(send(db, user, &code("2001:db8::/64", "one-more", plus(t0, 100))).await, Err(Spent::Account));
-    assert_eq!(db.audit("otp_sent").await.len(), usize::try_from(CODES.per_account).unwrap(), "no event for a refusal");
+    assert_eq!(
+        db.audit("otp_resend").await.len(),
+        usize::try_from(CODES.per_account).unwrap(),
+        "no event for a refusal"
+    );
     let next_day = plus(after(t0, CODES), 101);
     send(db, user, &code(HOME, "tomorrow", next_day)).await.expect("the window has slid");
 }
@@ -124,12 +129,12 @@ async fn recovery_quotas_hold_under_concurrency(db: &Db) {
                 expires_at: plus(now, 600),
                 now,
             };
-            store.replace_otp(user, &code, &event("otp_sent", Some(user))).await.unwrap()
+            store.replace_otp(user, &code, &event(AuditAction::OtpResend, Some(user))).await.unwrap()
         }
     }))
     .await;
     assert_eq!(sent.iter().filter(|s| s.is_ok()).count(), usize::try_from(CODES.per_network).unwrap(), "{sent:?}");
-    assert_eq!(db.audit("otp_sent").await.len(), usize::try_from(CODES.per_network).unwrap());
+    assert_eq!(db.audit("otp_resend").await.len(), usize::try_from(CODES.per_network).unwrap());
     let guesses = at_once((0..16).map(|_| {
         let store = db.store.clone();
         async move { store.take_otp_attempt(user, OtpPurpose::Verify, AWAY, now).await.unwrap() }
@@ -147,7 +152,7 @@ async fn take_reset_email_quotas(db: &Db) {
     let t0 = db.clock.now();
     let take = |network: &'static str, at: DateTime<Utc>| {
         let store = db.store.clone();
-        let event = event("password_reset_request", Some(user));
+        let event = event(AuditAction::PasswordResetRequest, Some(user));
         async move { store.take_reset_email(user, network, at, &event).await.unwrap() }
     };
     for _ in 0..RESET_EMAILS.per_network {
@@ -171,19 +176,24 @@ async fn consume_verify_otp_once(db: &Db) {
     send(db, user, &code(AWAY, "away", plus(t0, 1))).await.unwrap();
     let reset = NewCode { purpose: OtpPurpose::Reset, ..code(HOME, "reset", t0) };
     send(db, user, &reset).await.unwrap();
-    assert!(!db.store.consume_verify_otp(user, "wrong", &event("verify", Some(user))).await.unwrap());
+    assert!(!db.store.consume_verify_otp(user, "wrong", &event(AuditAction::OtpVerify, Some(user))).await.unwrap());
     assert!(!db.reload(user).await.is_verified);
-    let consumed = at_once((0..2).map(|_| {
-        let store = db.store.clone();
-        async move { store.consume_verify_otp(user, "home", &event("verify", Some(user))).await.unwrap() }
-    }))
-    .await;
+    let consumed =
+        at_once(
+            (0..2).map(|_| {
+                let store = db.store.clone();
+                async move {
+                    store.consume_verify_otp(user, "home", &event(AuditAction::OtpVerify, Some(user))).await.unwrap()
+                }
+            }),
+        )
+        .await;
     assert_eq!(consumed.iter().filter(|c| **c).count(), 1, "{consumed:?}");
     assert!(db.reload(user).await.is_verified);
-    assert_eq!(db.audit("verify").await.len(), 1);
+    assert_eq!(db.audit("otp_verify").await.len(), 1);
     assert_eq!(guess(db, user, AWAY, plus(t0, 2)).await, judge(&[]), "every verification code went");
     let reset_guess = db.store.take_otp_attempt(user, OtpPurpose::Reset, HOME, plus(t0, 2)).await.unwrap();
     assert_eq!(reset_guess, judge(&["reset"]), "a reset code is not a verification code");
-    assert!(!db.store.consume_verify_otp(user, "away", &event("verify", Some(user))).await.unwrap());
+    assert!(!db.store.consume_verify_otp(user, "away", &event(AuditAction::OtpVerify, Some(user))).await.unwrap());
 }
 on_each_backend!(consume_verify_otp_once);

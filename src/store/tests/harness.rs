@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection};
 
+use crate::domain::AuditAction;
 use crate::domain::session::{NewSession, RefreshState};
 use crate::domain::{
     AuditEvent, ClientInfo, Clock, Email, Jti, Outcome, Phone, Role, SessionId, User, UserId, from_micros, micros,
@@ -96,14 +97,14 @@ impl Db {
 
     /// Creates the user (with the `register` event), which must succeed.
     pub async fn user(&self, new: NewUser) -> User {
-        let event = event("register", Some(new.id));
+        let event = event(AuditAction::Register, Some(new.id));
         self.store.create_user(&new, None, &event).await.expect("no store error").expect("the login is free")
     }
 
     /// Opens a session of `user` for `client` now, refreshable for a day.
     pub async fn sign_in(&self, user: UserId, client: &ClientInfo) -> NewSession {
         let session = new_session(user, client, self.clock.now());
-        let event = AuditEvent::new("login", Outcome::Success, Some(user), client);
+        let event = AuditEvent::new(AuditAction::Login, Outcome::Success, Some(user), client);
         self.store.open_session(&session, &event).await.expect("the session opens");
         session
     }
@@ -219,7 +220,7 @@ pub fn new_admin(email: &str) -> NewUser {
 }
 
 /// A successful event of `action` about `user`, from no known client.
-pub fn event(action: &'static str, user: Option<UserId>) -> AuditEvent {
+pub fn event(action: AuditAction, user: Option<UserId>) -> AuditEvent {
     AuditEvent::new(action, Outcome::Success, user, &ClientInfo::default())
 }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::harness::{Db, at_once, client, event, new_session, new_user, refresh_state};
+use crate::domain::AuditAction;
 use crate::domain::session::{NewSession, Rotate, Rotation};
 use crate::domain::{ClientInfo, Jti, SessionId, UserId, from_micros, micros, soft_lock};
 
@@ -183,7 +184,7 @@ async fn rotate_session_an_expired_or_unknown_session_is_dead(db: &Db) {
     let phone = client("203.0.113.9", "phone/1");
     let mut short = new_session(user.id, &phone, db.clock.now());
     short.refresh = refresh_state(db.clock.now(), Duration::from_secs(60));
-    db.store.open_session(&short, &event("login", Some(user.id))).await.unwrap();
+    db.store.open_session(&short, &event(AuditAction::Login, Some(user.id))).await.unwrap();
     let long = db.sign_in(user.id, &phone).await;
     db.clock.advance(Duration::from_secs(61));
     let expired = rotate(db, &short, &short.refresh.jti, &phone);
@@ -216,7 +217,12 @@ async fn list_sessions_lists_live_sessions_newest_first(db: &Db) {
         db.clock.advance(Duration::from_secs(60));
     }
     db.sign_in(other.id, &phone).await;
-    assert!(db.store.revoke_session(opened[1], user.id, "logout", &event("logout", Some(user.id))).await.unwrap());
+    assert!(
+        db.store
+            .revoke_session(opened[1], user.id, "logout", &event(AuditAction::Logout, Some(user.id)))
+            .await
+            .unwrap()
+    );
     assert_eq!(live_ids(db, user.id).await, [opened[2], opened[0]]);
     assert_eq!(live_ids(db, other.id).await.len(), 1);
 }
@@ -235,7 +241,7 @@ async fn revoke_session_and_revoke_all_sessions(db: &Db) {
             .collect();
     let revoke = |sid, owner: UserId| {
         let store = db.store.clone();
-        async move { store.revoke_session(sid, owner, "logout", &event("logout", Some(owner))).await.unwrap() }
+        async move { store.revoke_session(sid, owner, "logout", &event(AuditAction::Logout, Some(owner))).await.unwrap() }
     };
     assert!(!revoke(sessions[0], other.id).await, "not the owner");
     assert!(db.audit("logout").await.is_empty());
@@ -244,7 +250,11 @@ async fn revoke_session_and_revoke_all_sessions(db: &Db) {
     assert!(!revoke(SessionId::new(), user.id).await, "never opened");
     assert_eq!(db.audit("logout").await.len(), 1);
     assert!(db.store.find_session_user(user.id, sessions[0]).await.unwrap().is_none());
-    let n = db.store.revoke_all_sessions(user.id, "logout_all", &event("logout_all", Some(user.id))).await.unwrap();
+    let n = db
+        .store
+        .revoke_all_sessions(user.id, "logout_all", &event(AuditAction::LogoutAll, Some(user.id)))
+        .await
+        .unwrap();
     assert_eq!(n, 2, "the live ones");
     assert!(live_ids(db, user.id).await.is_empty());
     for sid in &sessions {
