@@ -67,7 +67,7 @@ impl Store {
     /// Applies pending migrations, exactly once however many instances
     /// start together.
     pub async fn migrate(&self) -> Result<()> {
-        let refused = self
+        let applied = self
             .write(|tx| {
                 tx.conn.execute_batch(LEDGER)?;
                 let applied: Vec<(i64, Vec<u8>)> =
@@ -75,12 +75,13 @@ impl Store {
                         Ok((r.get(0)?, r.get(1)?))
                     })?;
                 if let Some((newer, _)) = applied.iter().find(|(v, _)| !MIGRATIONS.iter().any(|m| m.version == *v)) {
-                    return Ok(Some(tx.undo(Refused::Newer(*newer))));
+                    return Ok(Err(tx.undo(Refused::Newer(*newer))));
                 }
+                let mut done = Vec::new();
                 for m in MIGRATIONS {
                     if let Some((_, sum)) = applied.iter().find(|(v, _)| *v == m.version) {
                         if *sum != checksum(m.sql) {
-                            return Ok(Some(tx.undo(Refused::Changed(m))));
+                            return Ok(Err(tx.undo(Refused::Changed(m))));
                         }
                         continue;
                     }
@@ -92,17 +93,22 @@ impl Store {
                          VALUES (?1, ?2, TRUE, ?3, ?4)",
                         params![m.version, m.description, checksum(m.sql), nanos],
                     )?;
-                    tracing::info!(version = m.version, description = m.description, "migration applied");
+                    done.push(m);
                 }
-                Ok(None)
+                Ok(Ok(done))
             })
             .await?;
-        match refused {
-            None => Ok(()),
-            Some(Refused::Newer(v)) => Err(Error::internal(format!(
+        match applied {
+            Ok(done) => {
+                for m in done {
+                    tracing::info!(version = m.version, description = m.description, "migration applied");
+                }
+                Ok(())
+            }
+            Err(Refused::Newer(v)) => Err(Error::internal(format!(
                 "the database has migration {v}, which this authgate does not know: it was migrated by a newer release"
             ))),
-            Some(Refused::Changed(m)) => Err(Error::internal(format!(
+            Err(Refused::Changed(m)) => Err(Error::internal(format!(
                 "migration {} ({}) differs from the one this database recorded; restore the original file",
                 m.version, m.description
             ))),

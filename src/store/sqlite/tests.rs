@@ -242,3 +242,25 @@ async fn the_file_is_created_private_to_its_owner() {
     assert_eq!(mode & 0o777, 0o600);
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_ledger_with_a_changed_or_unknown_migration_is_refused() {
+    let store = migrated("sqlite::memory:").await;
+    store.write(|tx| tx.exec("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 1", [])).await.unwrap();
+    let changed = store.migrate().await.expect_err("a changed migration is refused");
+    assert!(changed.to_string().contains("migration 1 (init) differs"), "{changed}");
+
+    store
+        .write(|tx| {
+            tx.exec("UPDATE _sqlx_migrations SET checksum = ?1 WHERE version = 1", [checksum(MIGRATIONS[0].sql)])?;
+            tx.exec(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                 VALUES (99, 'later', TRUE, x'00', 0)",
+                [],
+            )
+        })
+        .await
+        .unwrap();
+    let newer = store.migrate().await.expect_err("a migration from a newer release is refused");
+    assert!(newer.to_string().contains("migration 99"), "{newer}");
+}
