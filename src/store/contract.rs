@@ -56,6 +56,26 @@ macro_rules! contract {
             }
         }
 
+        // Each store implements the operations as inherent methods, spread
+        // over its files; these are the trait.
+        impl Storage for super::sqlite::Store {
+            $( fn $name(&self $(, $arg: $ty)*) -> impl Future<Output = Result<$ret>> + Send {
+                super::sqlite::Store::$name(self $(, $arg)*)
+            } )*
+
+            fn ping(&self) -> impl Future<Output = bool> + Send {
+                super::sqlite::Store::ping(self)
+            }
+
+            fn close(&self) -> impl Future<Output = ()> + Send {
+                super::sqlite::Store::close(self)
+            }
+
+            fn pool_usage(&self) -> Vec<(&'static str, PoolUsage)> {
+                super::sqlite::Store::pool_usage(self)
+            }
+        }
+
         impl super::Store {
             $( $(#[$doc])* pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
                 match self.backend() {

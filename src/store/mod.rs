@@ -5,6 +5,7 @@
 pub(crate) mod contract;
 mod legacy;
 mod postgres;
+mod sqlite;
 #[cfg(test)]
 mod tests;
 
@@ -45,7 +46,7 @@ impl Backend {
 pub struct Store(Arc<Inner>);
 
 enum Inner {
-    Sqlite(legacy::Store),
+    Sqlite(sqlite::Store),
     Postgres(postgres::Store),
 }
 
@@ -57,7 +58,7 @@ impl Store {
         let backend = Backend::of_url(url)
             .ok_or_else(|| Error::internal(format!("AUTHGATE_DATABASE_URL: unsupported {url:?}")))?;
         let inner = match backend {
-            Backend::Sqlite => Inner::Sqlite(legacy::Store::connect(url, max_connections, clock).await?),
+            Backend::Sqlite => Inner::Sqlite(sqlite::Store::connect(url, max_connections, clock).await?),
             Backend::Postgres => Inner::Postgres(postgres::Store::connect(url, max_connections, clock).await?),
         };
         Ok(Store(Arc::new(inner)))

@@ -39,6 +39,7 @@ use sqlx::{AnyConnection, AnyPool};
 
 use super::Backend;
 use super::contract::PoolUsage;
+use super::sqlite::private_file;
 use crate::domain::Clock;
 use crate::error::{Error, Result};
 
@@ -162,37 +163,6 @@ fn sqlite_options(max_connections: u32) -> AnyPoolOptions {
             Ok(())
         })
     })
-}
-
-/// Creates the SQLite file readable by its owner only (it holds password
-/// hashes and, unless `AUTHGATE_SECRET_KEY` is set, the signing secret), or
-/// takes group and other access away from an existing one. SQLite gives
-/// the WAL and shared-memory files the mode of the database file.
-fn private_file(path: &Path) -> Result<()> {
-    if path == Path::new(":memory:") || path.as_os_str().is_empty() {
-        return Ok(());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let opened = std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path);
-        let file =
-            opened.map_err(|e| Error::internal(format!("cannot open the SQLite file {}: {e}", path.display())))?;
-        let mode = file.metadata().map_err(Error::internal)?.permissions().mode();
-        let mut companions = vec![path.to_path_buf()];
-        for suffix in ["-wal", "-shm"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            companions.push(p.into());
-        }
-        if mode & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "the SQLite file was readable by others; making it private (0600)");
-        }
-        for p in companions.iter().filter(|p| p.exists()) {
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).map_err(Error::internal)?;
-        }
-    }
-    Ok(())
 }
 
 /// The direct paths open the file by name, read-write: not for an in-memory

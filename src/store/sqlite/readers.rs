@@ -1,0 +1,112 @@
+//! Reads on a few threads of their own, each with its own connection, so
+//! that a query (and any page it reads from disk) never runs on a runtime
+//! worker. A read is a closure queued for whichever reader is free; in WAL
+//! mode readers never wait for the writer.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::closed;
+use crate::error::{Error, Result};
+
+type Read = Box<dyn FnOnce(&Connection) + Send>;
+
+pub(super) struct Readers {
+    shared: Arc<Shared>,
+    count: u32,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    reads: VecDeque<Read>,
+    /// Readers waiting for a read: only then does a new one need a wake-up.
+    idle: u32,
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Readers {
+    /// One thread per connection.
+    pub fn start(conns: Vec<Connection>) -> Result<Readers> {
+        let shared = Arc::new(Shared { queue: Mutex::default(), ready: Condvar::new() });
+        let count = u32::try_from(conns.len()).unwrap_or(u32::MAX);
+        for (i, conn) in conns.into_iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("authgate-sqlite-reader-{i}"))
+                .spawn(move || serve(&shared, &conn))
+                .map_err(Error::internal)?;
+        }
+        Ok(Readers { shared, count })
+    }
+
+    /// Runs `read` on a reader's connection and waits for its answer.
+    pub async fn read<T, F>(&self, read: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Read = Box::new(move |conn| {
+            let _ = reply.send(read(conn).map_err(Error::internal));
+        });
+        let wake = {
+            let mut q = self.shared.lock();
+            if q.closed {
+                return Err(closed());
+            }
+            q.reads.push_back(job);
+            q.idle > 0
+        };
+        if wake {
+            self.shared.ready.notify_one();
+        }
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Readers finish what is queued, then stop and close their connection.
+    pub fn stop(&self) {
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
+    }
+
+    /// (threads, of which waiting for a read)
+    pub fn usage(&self) -> (u32, u32) {
+        (self.count, self.shared.lock().idle)
+    }
+}
+
+fn serve(shared: &Shared, conn: &Connection) {
+    loop {
+        let read = {
+            let mut q = shared.lock();
+            loop {
+                if let Some(read) = q.reads.pop_front() {
+                    break read;
+                }
+                if q.closed {
+                    return;
+                }
+                q.idle += 1;
+                q = shared.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+                q.idle -= 1;
+            }
+        };
+        // A panicking read drops its reply (its caller gets an error); the
+        // reader goes on.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(conn)));
+    }
+}
