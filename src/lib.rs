@@ -38,9 +38,6 @@ mod flows;
 mod http;
 mod server;
 mod state;
-// Backends of the store are being rewritten (issue 13); contract
-// operations no flow calls yet (`login_failures`, for §20's count) stay.
-#[allow(dead_code)]
 mod store;
 mod tasks;
 mod telemetry;

@@ -3,7 +3,6 @@
 //! Flows never see a query or a connection.
 
 pub(crate) mod contract;
-mod legacy;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
@@ -62,13 +61,6 @@ impl Store {
             Backend::Postgres => Inner::Postgres(postgres::Store::connect(url, max_connections, clock).await?),
         };
         Ok(Store(Arc::new(inner)))
-    }
-
-    pub fn kind(&self) -> Backend {
-        match &*self.0 {
-            Inner::Sqlite(_) => Backend::Sqlite,
-            Inner::Postgres(_) => Backend::Postgres,
-        }
     }
 
     fn backend(&self) -> &Inner {

@@ -316,9 +316,14 @@ async fn the_session_endpoints_have_no_legacy_alias() {
 #[tokio::test]
 async fn list_leaves_out_sessions_whose_refresh_token_has_expired() {
     // Arrange
-    let app = spawn_app_with(|c| c.refresh_token_ttl = std::time::Duration::from_secs(2)).await;
+    let clock = authgate::domain::Clock::manual();
+    let app = spawn_app_with(|c| {
+        c.refresh_token_ttl = std::time::Duration::from_secs(2);
+        c.clock = clock.clone();
+    })
+    .await;
     let (_, old_access, _) = app.signed_in(EMAIL).await;
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    clock.advance(std::time::Duration::from_millis(3100));
     let (access, _) = app.login(EMAIL, PASSWORD).await;
 
     // Act

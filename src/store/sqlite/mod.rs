@@ -83,8 +83,15 @@ impl Store {
     pub async fn connect(url: &str, max_connections: u32, clock: Clock) -> Result<Store> {
         let location = location(url)?;
         let readers = max_connections.clamp(1, MAX_READERS);
+        let here = match &location {
+            Location::File { path, flags } => Some((path.clone(), *flags - OpenFlags::SQLITE_OPEN_CREATE)),
+            Location::Memory => None,
+        };
         let (writer, readers) = tokio::task::spawn_blocking(move || open(&location, readers)).await??;
-        let readers = readers.map(Readers::start).transpose()?;
+        let readers = match (readers, here) {
+            (Some(conns), Some((path, flags))) => Some(Readers::start(conns, path, flags)?),
+            _ => None,
+        };
         Ok(Store { writer: Writer::start(writer, clock.clone())?, clock, readers })
     }
 
@@ -98,6 +105,19 @@ impl Store {
             Some(readers) => readers.read(read).await,
             None => self.writer.write(move |tx| read(tx.conn)).await,
         }
+    }
+
+    /// Runs a point read on the calling thread when it can (see
+    /// `readers`), else as `read`.
+    async fn read_point<T, F>(&self, read: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        if let Some(done) = self.readers.as_ref().and_then(|r| r.read_here(&read)) {
+            return done;
+        }
+        self.read(move |conn| read(conn)).await
     }
 
     /// Queues `write` for the writer thread and waits until it committed.

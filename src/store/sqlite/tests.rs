@@ -12,7 +12,7 @@ use super::migrate::{MIGRATIONS, checksum};
 use super::{Location, Store, location};
 use crate::domain::AuditAction;
 use crate::domain::session::{NewSession, RefreshState, Rotate, Rotation};
-use crate::domain::{AuditEvent, ClientInfo, Clock, Email, Jti, Outcome, Role, SessionId, UserId};
+use crate::domain::{AuditEvent, ClientInfo, Clock, Email, Jti, LoginId, Outcome, Role, SessionId, UserId};
 use crate::store::contract::NewUser;
 
 /// A fresh folder, removed when the guard goes.
@@ -96,12 +96,11 @@ fn the_embedded_migrations_are_the_files_of_the_folder() {
 
 #[tokio::test]
 async fn a_database_the_legacy_store_migrated_opens_unchanged() {
-    // Arrange: the earlier store (sqlx's migrator ledger) creates the file.
+    // Arrange: a file the earlier store (sqlx's migrator ledger) wrote, kept
+    // as a fixture (tests/fixtures/README.md says how it was made).
     let dir = TempDir::new();
-    let legacy = crate::store::legacy::Store::connect(&dir.url(), 2, Clock::system()).await.unwrap();
-    legacy.migrate().await.unwrap();
-    legacy.setting_or_insert("secret", "kept").await.unwrap();
-    legacy.close().await;
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/legacy-store.sqlite");
+    std::fs::copy(fixture, dir.0.join("authgate.db")).unwrap();
 
     // Act
     let store = migrated(&dir.url()).await;
@@ -117,8 +116,12 @@ async fn a_database_the_legacy_store_migrated_opens_unchanged() {
         .unwrap();
     let expected: Vec<_> = MIGRATIONS.iter().map(|m| (m.version, checksum(m.sql))).collect();
     assert_eq!(ledger, expected);
-    assert_eq!(store.setting_or_insert("secret", "new").await.unwrap(), "kept");
-    a_user(&store, "ana@example.com").await;
+    assert_eq!(store.setting_or_insert("secret_key", "new").await.unwrap().len(), 64, "the stored secret is kept");
+    let login = LoginId::parse("ana@example.com").unwrap();
+    let ana = store.find_user_by_login(&login).await.unwrap().expect("the legacy admin is there");
+    assert_eq!(ana.role, Role::Admin);
+    assert!(ana.password_hash.starts_with("argon2$"), "{}", ana.password_hash);
+    a_user(&store, "bob@example.com").await;
     store.close().await;
 }
 

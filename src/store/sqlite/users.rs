@@ -33,7 +33,8 @@ impl Store {
 
     /// The user behind an access token, if its session is live.
     pub async fn find_session_user(&self, id: UserId, session: SessionId) -> Result<Option<User>> {
-        self.read(move |conn| row(conn, SESSION_USER, [id.to_string(), session.to_string()], user)).await
+        let keys = [id.to_string(), session.to_string()];
+        self.read_point(move |conn| row(conn, SESSION_USER, rusqlite::params![keys[0], keys[1]], user)).await
     }
 
     /// Which of these identifiers a live account already holds.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::domain::AuditAction;
 use crate::domain::session::{NewSession, RefreshState};
@@ -69,9 +69,14 @@ impl Db {
     pub async fn arrange(&self, sql: String) {
         match self.backend {
             Backend::Sqlite => {
-                let mut conn = SqliteConnection::connect(&self.url).await.expect("the SQLite file opens");
-                sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.expect("the statement runs");
-                conn.close().await.ok();
+                let path = self.url.trim_start_matches("sqlite://").to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let conn = rusqlite::Connection::open(path).expect("the SQLite file opens");
+                    conn.busy_timeout(std::time::Duration::from_secs(10)).expect("a busy timeout");
+                    conn.execute_batch(&sql).expect("the statement runs");
+                })
+                .await
+                .expect("the statement ran");
             }
             Backend::Postgres => {
                 let mut conn = PgConnection::connect(&self.url).await.expect("the schema opens");

@@ -83,14 +83,15 @@ async fn every_admin_change_writes_an_event_naming_the_admin_and_the_target() {
 #[tokio::test]
 async fn audit_filters_by_user_action_outcome_and_time() {
     // Arrange
-    let app = spawn_app().await;
+    let clock = authgate::domain::Clock::manual();
+    let app = spawn_app_with(|c| c.clock = clock.clone()).await;
     let admin = member(&app, "admin").await;
     let x = member(&app, "client").await;
     let y = member(&app, "client").await;
     assert_status(&login_reply(&app, &y.email, "not the password at all").await, StatusCode::UNAUTHORIZED, "wrong");
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    let mid = Utc::now();
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    clock.advance(Duration::from_secs(1));
+    let mid = clock.now();
+    clock.advance(Duration::from_secs(1));
     ok_data(&app.patch(&user_path(&x.id), Some(&admin.access), &json!({"last_name": "Later"})).await, "patch");
     let mid_q = enc(&stamp(mid));
     let mid_offset = enc(&mid.with_timezone(&FixedOffset::east_opt(2 * 3600).expect("an offset")).to_rfc3339());
