@@ -4,7 +4,8 @@
 //! mode readers never wait for the writer.
 //!
 //! One exception, `read_here`: the session check of every signed-in request
-//! is an indexed point read of a few microseconds, and the hand-off to a
+//! and the user lookup of every refresh are indexed point reads of a few
+//! microseconds, and the hand-off to a
 //! reader thread and back costs more than the read (measured with
 //! `scripts/bench`: `GET me` 27 % slower through the readers). It runs on
 //! the calling thread, on a connection of a small idle stack, and never

@@ -28,7 +28,7 @@ impl Store {
 
     /// Any account by id, deleted or not.
     pub async fn find_user(&self, id: UserId) -> Result<Option<User>> {
-        self.read(move |conn| load(conn, id)).await
+        self.read_point(move |conn| load(conn, id)).await
     }
 
     /// The user behind an access token, if its session is live.
