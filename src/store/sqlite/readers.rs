@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ pub(super) struct Readers {
     path: PathBuf,
     flags: OpenFlags,
     here: Mutex<Vec<Connection>>,
+    /// Set by `stop`: `read_here` refuses too, without taking the queue's lock.
+    stopped: AtomicBool,
 }
 
 /// Idle connections `read_here` keeps; a burst opens more and closes them.
@@ -67,13 +70,16 @@ impl Readers {
                 .spawn(move || serve(&shared, &conn))
                 .map_err(Error::internal)?;
         }
-        Ok(Readers { shared, count, path, flags, here: Mutex::default() })
+        Ok(Readers { shared, count, path, flags, here: Mutex::default(), stopped: AtomicBool::new(false) })
     }
 
     /// Runs a point read on the calling thread (see the module comment);
     /// `None` when SQLite was busy or no connection opened: then the caller
     /// queues it with `read`.
     pub fn read_here<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<Result<T>> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Some(Err(closed()));
+        }
         let idle = self.here.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let conn = match idle {
             Some(conn) => conn,
@@ -126,6 +132,8 @@ impl Readers {
 
     /// Readers finish what is queued, then stop and close their connection.
     pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.here.lock().unwrap_or_else(PoisonError::into_inner).clear();
         self.shared.lock().closed = true;
         self.shared.ready.notify_all();
     }
