@@ -194,13 +194,34 @@ fn open(location: &Location, readers: u32) -> Result<(Connection, Option<Vec<Con
     if flags.contains(OpenFlags::SQLITE_OPEN_CREATE) {
         private_file(path)?; // before SQLite creates it with the umask's mode
     }
-    let writer = Connection::open_with_flags(path, flags).and_then(|c| prepared(c, false)).map_err(cannot_open)?;
+    let writer = open_waiting(path, flags, false).map_err(cannot_open)?;
     let read_flags = flags - OpenFlags::SQLITE_OPEN_CREATE;
     let readers = (0..readers)
-        .map(|_| Connection::open_with_flags(path, read_flags).and_then(|c| prepared(c, true)))
+        .map(|_| open_waiting(path, read_flags, true))
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(cannot_open)?;
     Ok((writer, Some(readers)))
+}
+
+/// Opens a connection, waiting up to the busy timeout while another process
+/// holds a lock that SQLite's busy handler does not wait for (seen when
+/// instances start together on a new file: its switch to WAL answers
+/// "database is locked" at once). Runs on a blocking thread.
+fn open_waiting(path: &std::path::Path, flags: OpenFlags, reader: bool) -> rusqlite::Result<Connection> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match Connection::open_with_flags(path, flags).and_then(|c| prepared(c, reader)) {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn cannot_open(e: rusqlite::Error) -> Error {
