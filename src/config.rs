@@ -126,6 +126,9 @@ pub struct Config {
     /// Failures of one login id before sign-in attempts are delayed
     /// (§14.1); 0 turns the delay off.
     pub login_failures_before_delay: u32,
+    /// Roles that must enrol a second factor before using most Bearer
+    /// routes (§15.2).
+    pub mfa_required_roles: Vec<crate::domain::Role>,
     /// Where the service reads the time (tests move it).
     pub clock: crate::domain::Clock,
 }
@@ -165,6 +168,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             require_verified: false,
             login_failures_before_delay: 5,
+            mfa_required_roles: Vec::new(),
             clock: crate::domain::Clock::system(),
         }
     }
@@ -351,6 +355,14 @@ impl Config {
                 .ok()
                 .filter(|n| *n <= 1000)
                 .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 0 to 1000)")))?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_MFA_REQUIRED_ROLES") {
+            c.mfa_required_roles = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map_err(|_| bad(n, format!("unknown role {s:?} (client, vendor, staff, admin)"))))
+                .collect::<Result<_, _>>()?;
         }
         c.check_production()?;
         Ok(c)

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 pub enum TokenType {
     Access,
     Refresh,
+    /// A sign-in waiting for its second factor (§15.2): good only for
+    /// `mfa/verify`.
+    Mfa,
 }
 
 /// Field order follows SimpleJWT's payload.
@@ -21,6 +24,8 @@ pub struct Claims {
     pub iat: i64,
     pub jti: String,
     pub user_id: String,
+    /// Absent from an `mfa` token.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub role: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,

@@ -6,6 +6,7 @@ pub mod jwt;
 pub(crate) mod otp;
 pub(crate) mod pool;
 pub mod reset_token;
+pub(crate) mod totp;
 
 use subtle::ConstantTimeEq;
 

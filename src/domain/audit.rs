@@ -54,10 +54,16 @@ pub enum AuditAction {
     AdminUserUpdate,
     AdminUserDelete,
     AdminUserRestore,
+    MfaEnabled,
+    MfaDisabled,
+    MfaVerify,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
+    MfaReset,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 23] = [
+    pub const ALL: [AuditAction; 29] = [
         AuditAction::Register,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -81,6 +87,12 @@ impl AuditAction {
         AuditAction::AdminUserUpdate,
         AuditAction::AdminUserDelete,
         AuditAction::AdminUserRestore,
+        AuditAction::MfaEnabled,
+        AuditAction::MfaDisabled,
+        AuditAction::MfaVerify,
+        AuditAction::RecoveryCodeUsed,
+        AuditAction::RecoveryCodesRegenerated,
+        AuditAction::MfaReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +120,12 @@ impl AuditAction {
             AuditAction::AdminUserUpdate => "admin_user_update",
             AuditAction::AdminUserDelete => "admin_user_delete",
             AuditAction::AdminUserRestore => "admin_user_restore",
+            AuditAction::MfaEnabled => "mfa_enabled",
+            AuditAction::MfaDisabled => "mfa_disabled",
+            AuditAction::MfaVerify => "mfa_verify",
+            AuditAction::RecoveryCodeUsed => "recovery_code_used",
+            AuditAction::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            AuditAction::MfaReset => "mfa_reset",
         }
     }
 }

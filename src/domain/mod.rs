@@ -5,6 +5,7 @@ mod clock;
 mod email;
 mod ids;
 mod login_id;
+pub(crate) mod mfa;
 pub(crate) mod network;
 mod password;
 pub(crate) mod password_policy;

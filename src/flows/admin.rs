@@ -88,3 +88,13 @@ pub async fn restore_user(svc: &Services, actor: &User, target: UserId, client: 
     let event = admin_event(AuditAction::AdminUserRestore, actor, target, client, json!({}));
     outcome(svc.store.restore_user(target, &event).await?)
 }
+
+/// Removes every second factor of a user (TOTP, recovery codes) and ends
+/// every session (§15.4).
+pub async fn reset_mfa(svc: &Services, actor: &User, target: UserId, client: &ClientInfo) -> Result<()> {
+    let live = svc.store.find_user(target).await?.filter(|u| u.deleted_at.is_none());
+    let user = live.ok_or(Error::NotFound("User not found."))?;
+    let event = admin_event(AuditAction::MfaReset, actor, user.id, client, json!({}));
+    svc.store.reset_mfa(user.id, &event).await?;
+    Ok(())
+}

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::login_defence;
+use super::mfa::{self, MfaRequired};
 use super::tokens::{self, TokenPair};
 use crate::domain::{AuditAction, AuditEvent, ClientInfo, LoginId, Outcome, Password, User};
 use crate::error::{Error, Result};
@@ -18,18 +19,26 @@ pub struct SignedIn {
     pub user: User,
 }
 
+/// What a right password leads to: a session, or the second step of a
+/// sign-in to an account with a second factor (§15.2).
+#[derive(Debug)]
+pub enum LoggedIn {
+    SignedIn(SignedIn),
+    SecondFactor(MfaRequired),
+}
+
 /// Unknown, deleted and wrong-password logins answer alike and cost one
 /// hash each, so neither the body nor the timing tells which it was. A
 /// login that is no email or phone at all is just another unknown account.
 /// Before the password is checked, the defence of §14.1 may refuse the
 /// attempt (its failures are counted by login id, known or not).
-pub async fn login(svc: &Services, login: &str, password: &Password, client: &ClientInfo) -> Result<SignedIn> {
+pub async fn login(svc: &Services, login: &str, password: &Password, client: &ClientInfo) -> Result<LoggedIn> {
     let found = match LoginId::parse(login) {
         Ok(login) => svc.store.find_user_by_login(&login).await?,
         Err(_) => None,
     };
     let admitted = login_defence::admit(svc, login, found.as_ref(), client).await?;
-    let Some(mut user) = found else {
+    let Some(user) = found else {
         svc.hashing.burn(password).await?;
         failed(svc, None, Failure::UnknownAccount, client).await?;
         return Err(Error::Unauthorized(INVALID_CREDENTIALS));
@@ -52,12 +61,22 @@ pub async fn login(svc: &Services, login: &str, password: &Password, client: &Cl
     if verdict.needs_upgrade {
         upgrade_hash(svc, &user, password);
     }
+    admitted.signed_in(svc).await;
+    let factors = svc.store.mfa_status(user.id).await?;
+    if factors.has_second_factor() {
+        return Ok(LoggedIn::SecondFactor(mfa::challenge(svc, &user, &factors).await?));
+    }
+    Ok(LoggedIn::SignedIn(open_session(svc, user, client).await?))
+}
+
+/// The end of a sign-in (after the password, or the second factor): the
+/// session, `last_login` and the audit event.
+pub(super) async fn open_session(svc: &Services, mut user: User, client: &ClientInfo) -> Result<SignedIn> {
     let now = svc.clock.now();
     let (session, tokens) = tokens::new_session(svc, &user, client, now);
     let event = AuditEvent::new(AuditAction::Login, Outcome::Success, Some(user.id), client)
         .with_detail(json!({"session_id": session.id.to_string()}));
     svc.store.open_session(&session, &event).await?;
-    admitted.signed_in(svc).await;
     user.last_login = Some(now);
     telemetry::login(LoginOutcome::Success);
     Ok(SignedIn { tokens, user })

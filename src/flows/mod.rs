@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod login;
 pub mod login_defence;
+pub mod mfa;
 pub mod otp;
 pub mod passwords;
 pub mod register;

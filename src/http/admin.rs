@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::extract::{Admin, Client, FromRaw, Staff, Typed};
 use super::forms::Form;
 use super::reply::ok;
-use super::schemas::{AuditEventView, AuditPage, Envelope, ErrorEnvelope, UserData, UsersPage};
+use super::schemas::{AdminUser, AdminUserData, AuditEventView, AuditPage, Envelope, ErrorEnvelope, UsersPage};
 use crate::domain::{Role, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
 use crate::flows::admin;
@@ -138,7 +138,7 @@ pub async fn list_users(
     p.finish()?;
     let rows = svc.store.list_users(&filter).await?;
     let (users, next) = page(rows, filter.limit, |u: &User| (u.created_at.timestamp_micros(), u.id.to_string()));
-    let users = users.iter().map(User::view).collect();
+    let users = admin_users(&svc, &users).await?;
     Ok(ok("Users.", UsersPage { users, next_cursor: next }))
 }
 
@@ -146,13 +146,13 @@ pub async fn list_users(
 #[utoipa::path(get, path = "/admin/users/{id}/", security(("bearer" = [])),
     params(("id" = String, Path, description = "The user's id (a UUID).")),
     responses(
-        (status = 200, description = "The user.", body = Envelope<UserData>),
+        (status = 200, description = "The user.", body = Envelope<AdminUserData>),
         (status = 403, description = "Neither staff nor admin.", body = ErrorEnvelope),
         (status = 404, description = "No such user.", body = ErrorEnvelope),
     ))]
 pub async fn get_user(State(svc): State<AppState>, _: Staff, Path(id): Path<String>) -> Result<Response> {
     let user = svc.store.find_user(user_id(&id)?).await?.ok_or(Error::NotFound("User not found."))?;
-    Ok(ok("User.", UserData { user: user.view() }))
+    Ok(ok("User.", admin_user(&svc, &user).await?))
 }
 
 /// Absent or null fields are left as they are.
@@ -195,7 +195,7 @@ impl TryFrom<PatchBody> for UserChange {
 #[utoipa::path(patch, path = "/admin/users/{id}/", security(("bearer" = [])), request_body = PatchBody,
     params(("id" = String, Path, description = "The user's id (a UUID).")),
     responses(
-        (status = 200, description = "The updated user.", body = Envelope<UserData>),
+        (status = 200, description = "The updated user.", body = Envelope<AdminUserData>),
         (status = 400, description = "A field is invalid, or the change would leave no active admin.",
             body = ErrorEnvelope),
         (status = 403, description = "Not an admin.", body = ErrorEnvelope),
@@ -210,14 +210,14 @@ pub async fn patch_user(
 ) -> Result<Response> {
     let id = user_id(&id)?;
     let user = admin::change_user(&svc, &me.user, id, change, &client).await?;
-    Ok(ok("User updated.", UserData { user: user.view() }))
+    Ok(ok("User updated.", admin_user(&svc, &user).await?))
 }
 
 /// Soft-delete a user (admins); every session of the user is revoked.
 #[utoipa::path(delete, path = "/admin/users/{id}/", security(("bearer" = [])),
     params(("id" = String, Path, description = "The user's id (a UUID).")),
     responses(
-        (status = 200, description = "The deleted user.", body = Envelope<UserData>),
+        (status = 200, description = "The deleted user.", body = Envelope<AdminUserData>),
         (status = 400, description = "The last active admin cannot be deleted.", body = ErrorEnvelope),
         (status = 403, description = "Not an admin.", body = ErrorEnvelope),
         (status = 404, description = "No such user, or already deleted.", body = ErrorEnvelope),
@@ -229,14 +229,14 @@ pub async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let user = admin::delete_user(&svc, &me.user, user_id(&id)?, &client).await?;
-    Ok(ok("User deleted.", UserData { user: user.view() }))
+    Ok(ok("User deleted.", admin_user(&svc, &user).await?))
 }
 
 /// Undo a soft delete (admins).
 #[utoipa::path(post, path = "/admin/users/{id}/restore/", security(("bearer" = [])),
     params(("id" = String, Path, description = "The user's id (a UUID).")),
     responses(
-        (status = 200, description = "The restored user.", body = Envelope<UserData>),
+        (status = 200, description = "The restored user.", body = Envelope<AdminUserData>),
         (status = 400, description = "The user is not deleted.", body = ErrorEnvelope),
         (status = 403, description = "Not an admin.", body = ErrorEnvelope),
         (status = 404, description = "No such user.", body = ErrorEnvelope),
@@ -250,7 +250,7 @@ pub async fn restore_user(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let user = admin::restore_user(&svc, &me.user, user_id(&id)?, &client).await?;
-    Ok(ok("User restored.", UserData { user: user.view() }))
+    Ok(ok("User restored.", admin_user(&svc, &user).await?))
 }
 
 /// The audit trail (staff and admins), newest first, a page at a time.
@@ -304,4 +304,43 @@ pub async fn list_audit(
         })
         .collect();
     Ok(ok("Audit events.", AuditPage { events, next_cursor: next }))
+}
+
+/// Users as the admin API shows them, with their second factors (§15.4).
+async fn admin_users<'u>(svc: &AppState, users: &'u [User]) -> Result<Vec<AdminUser<'u>>> {
+    let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    let summaries = svc.store.mfa_summaries(&ids).await?;
+    Ok(users
+        .iter()
+        .map(|u| {
+            let mfa = summaries.iter().find(|(id, _)| *id == u.id).map(|(_, m)| *m).unwrap_or_default();
+            AdminUser { user: u.view(), mfa }
+        })
+        .collect())
+}
+
+async fn admin_user<'u>(svc: &AppState, user: &'u User) -> Result<AdminUserData<'u>> {
+    let mut users = admin_users(svc, std::slice::from_ref(user)).await?;
+    Ok(AdminUserData { user: users.remove(0) })
+}
+
+/// Remove a user's second factors (admins): TOTP, recovery codes and
+/// passkeys; every session of the user is revoked.
+#[utoipa::path(post, path = "/admin/users/{id}/mfa/reset/", operation_id = "admin_reset_mfa", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    responses(
+        (status = 200, description = "The user, without second factors.", body = Envelope<AdminUserData>),
+        (status = 403, description = "Not an admin.", body = ErrorEnvelope),
+        (status = 404, description = "No such user, or the user is deleted.", body = ErrorEnvelope),
+    ))]
+pub async fn reset_mfa(
+    State(svc): State<AppState>,
+    Admin(me): Admin,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = user_id(&id)?;
+    admin::reset_mfa(&svc, &me.user, id, &client).await?;
+    let user = svc.store.find_user(id).await?.ok_or(Error::NotFound("User not found."))?;
+    Ok(ok("Two-factor authentication reset.", admin_user(&svc, &user).await?))
 }

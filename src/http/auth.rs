@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 use super::extract::{Auth, Client, FromRaw, Typed};
 use super::forms::Form;
 use super::reply::{created, ok};
-use super::schemas::{Empty, Envelope, ErrorEnvelope, LoginData, RegisterData, TokenPair, UserData};
+use super::schemas::{
+    Empty, Envelope, ErrorEnvelope, LoginAnswer, LoginData, MfaRequiredData, RegisterData, TokenPair, UserData,
+};
 use crate::domain::{LoginId, Password};
 use crate::error::{Error, Result};
 use crate::flows::{account, login, otp, register, tokens};
@@ -54,7 +56,8 @@ impl TryFrom<LoginBody> for LoginRequest {
 /// delayed (429) without checking the password; the account is never
 /// locked.
 #[utoipa::path(post, path = "/auth/login/", request_body = LoginBody, responses(
-    (status = 200, description = "Signed in: a new session and its tokens.", body = Envelope<LoginData>),
+    (status = 200, description = "Signed in: a new session and its tokens; or, for an account with a second \
+        factor, `mfa_required` and an `mfa_token` for `mfa/verify`.", body = Envelope<LoginAnswer>),
     (status = 400, description = "A field is missing or malformed.", body = ErrorEnvelope),
     (status = 401, description = "Invalid credentials.", body = ErrorEnvelope),
     (status = 403, description = "The account is inactive.", body = ErrorEnvelope),
@@ -67,9 +70,17 @@ pub async fn login(
     Client(client): Client,
     Typed(req): Typed<LoginRequest>,
 ) -> Result<Response> {
-    let signed_in = login::login(&svc, &req.login, &req.password, &client).await?;
-    let user = signed_in.user.view();
-    Ok(ok("Login successful.", LoginData { access: signed_in.tokens.access, refresh: signed_in.tokens.refresh, user }))
+    match login::login(&svc, &req.login, &req.password, &client).await? {
+        login::LoggedIn::SignedIn(signed_in) => {
+            let (tokens, user) = (signed_in.tokens, signed_in.user.view());
+            let data = LoginAnswer::SignedIn(LoginData { access: tokens.access, refresh: tokens.refresh, user });
+            Ok(ok("Login successful.", data))
+        }
+        login::LoggedIn::SecondFactor(next) => {
+            let data = MfaRequiredData { mfa_required: true, mfa_token: next.mfa_token, methods: next.methods };
+            Ok(ok("Two-factor authentication required.", LoginAnswer::MfaRequired(data)))
+        }
+    }
 }
 
 /// At least one of `email` and `phone` is required.

@@ -130,6 +130,21 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// A signed-in caller who has the second factor their role requires
+/// (§15.2; 403 otherwise): every Bearer route but `me`, sign-out and the
+/// enrolment routes takes this.
+pub struct Enrolled(pub Principal);
+
+impl FromRequestParts<AppState> for Enrolled {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let Auth(me) = Auth::from_request_parts(parts, state).await?;
+        crate::flows::mfa::require_enrolment(state, &me.user).await?;
+        Ok(Enrolled(me))
+    }
+}
+
 /// A signed-in staff member or admin (401 anonymous, 403 other roles).
 pub struct Staff;
 
@@ -140,7 +155,7 @@ impl FromRequestParts<AppState> for Staff {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let Auth(me) = Auth::from_request_parts(parts, state).await?;
+        let Enrolled(me) = Enrolled::from_request_parts(parts, state).await?;
         match me.user.role {
             Role::Staff | Role::Admin => Ok(Staff),
             _ => Err(Error::Forbidden("You do not have permission to perform this action.")),
@@ -152,7 +167,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let Auth(me) = Auth::from_request_parts(parts, state).await?;
+        let Enrolled(me) = Enrolled::from_request_parts(parts, state).await?;
         match me.user.role {
             Role::Admin => Ok(Admin(me)),
             _ => Err(Error::Forbidden("You do not have permission to perform this action.")),

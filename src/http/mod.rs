@@ -9,6 +9,7 @@ mod extract;
 mod forms;
 mod headers;
 mod me;
+mod mfa;
 mod observe;
 pub mod openapi;
 mod ops;
@@ -103,6 +104,13 @@ fn features() -> Vec<Feature> {
         feature("/admin/users/{id}/", None, Sustained, routes!(admin::get_user, admin::patch_user, admin::delete_user)),
         feature("/admin/users/{id}/restore/", None, Sustained, routes!(admin::restore_user)),
         feature("/admin/audit/", None, Sustained, routes!(admin::list_audit)),
+        feature("/auth/mfa/", None, Sustained, routes!(mfa::status)),
+        feature("/auth/mfa/totp/setup/", None, Sustained, routes!(mfa::totp_setup)),
+        feature("/auth/mfa/totp/confirm/", None, Burst, routes!(mfa::totp_confirm)),
+        feature("/auth/mfa/totp/disable/", None, Burst, routes!(mfa::totp_disable)),
+        feature("/auth/mfa/recovery-codes/", None, Burst, routes!(mfa::recovery_codes)),
+        feature("/auth/mfa/verify/", None, Burst, routes!(mfa::verify)),
+        feature("/admin/users/{id}/mfa/reset/", None, Sustained, routes!(admin::reset_mfa)),
     ]
 }
 

@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::extract::{Auth, Client, FromRaw, Typed};
+use super::extract::{Client, Enrolled, FromRaw, Typed};
 use super::forms::Form;
 use super::reply::ok;
 use super::schemas::{Empty, Envelope, ErrorEnvelope, TokenPair};
@@ -164,7 +164,7 @@ impl TryFrom<ChangeBody> for ChangeRequest {
 ))]
 pub async fn change(
     State(svc): State<AppState>,
-    Auth(me): Auth,
+    Enrolled(me): Enrolled,
     Client(client): Client,
     Typed(req): Typed<ChangeRequest>,
 ) -> Result<Response> {

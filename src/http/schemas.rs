@@ -75,6 +75,21 @@ pub struct UserData<'a> {
     pub user: UserView<'a>,
 }
 
+/// The user object as the admin API shows it: §3's, with its second
+/// factors (§15.4).
+#[derive(Serialize, ToSchema)]
+pub struct AdminUser<'a> {
+    #[serde(flatten)]
+    pub user: UserView<'a>,
+    pub mfa: crate::domain::mfa::MfaSummary,
+}
+
+/// `data` of an admin answer about one user.
+#[derive(Serialize, ToSchema)]
+pub struct AdminUserData<'a> {
+    pub user: AdminUser<'a>,
+}
+
 /// `data` of a registration; `otp` only with `AUTHGATE_EXPOSE_OTP=true`.
 #[derive(Serialize, ToSchema)]
 pub struct RegisterData<'a> {
@@ -99,6 +114,26 @@ pub struct LoginData<'a> {
     pub access: String,
     pub refresh: String,
     pub user: UserView<'a>,
+}
+
+/// `data` of a right password for an account with a second factor
+/// (§15.2): exactly these three keys.
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequiredData {
+    /// Always true.
+    pub mfa_required: bool,
+    /// Good for `mfa/verify` only, for five minutes.
+    pub mfa_token: String,
+    /// The methods the account has: `totp`, `recovery_code`, `webauthn`.
+    pub methods: Vec<&'static str>,
+}
+
+/// `data` of a login: the pair, or the second step's `mfa_token`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer<'a> {
+    SignedIn(LoginData<'a>),
+    MfaRequired(MfaRequiredData),
 }
 
 /// One device session of the caller (contract §12).
@@ -127,7 +162,7 @@ pub struct LogoutAllData {
 /// One page of users, newest first; `next_cursor` is null on the last page.
 #[derive(Serialize, ToSchema)]
 pub struct UsersPage<'a> {
-    pub users: Vec<UserView<'a>>,
+    pub users: Vec<AdminUser<'a>>,
     pub next_cursor: Option<String>,
 }
 

@@ -1,6 +1,6 @@
 //! Device sessions of the signed-in user (contract §12).
 
-use super::extract::{Auth, Client};
+use super::extract::{Auth, Client, Enrolled};
 use super::reply::ok;
 use super::schemas::{Empty, Envelope, ErrorEnvelope, LogoutAllData, SessionView, SessionsData};
 use crate::domain::rfc3339;
@@ -14,7 +14,7 @@ use axum::response::Response;
 #[utoipa::path(get, path = "/auth/sessions/", operation_id = "list_sessions", security(("bearer" = [])), responses(
     (status = 200, description = "The caller's active sessions.", body = Envelope<SessionsData>),
 ))]
-pub async fn list(State(svc): State<AppState>, Auth(me): Auth) -> Result<Response> {
+pub async fn list(State(svc): State<AppState>, Enrolled(me): Enrolled) -> Result<Response> {
     let sessions = svc.store.list_sessions(me.user.id).await?;
     let sessions = sessions
         .into_iter()
@@ -39,7 +39,7 @@ pub async fn list(State(svc): State<AppState>, Auth(me): Auth) -> Result<Respons
 ))]
 pub async fn revoke(
     State(svc): State<AppState>,
-    Auth(me): Auth,
+    Enrolled(me): Enrolled,
     Client(client): Client,
     Path(id): Path<String>,
 ) -> Result<Response> {

@@ -10,6 +10,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::mfa::{MfaStatus, MfaSummary};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
 use crate::domain::session::{NewSession, Rotate, Rotation, Session};
 use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
@@ -238,6 +239,60 @@ contract! {
     /// Brings a soft-deleted user back, unless its email or phone has been
     /// taken meanwhile; of concurrent restores one wins.
     async fn restore_user(&self, id: UserId, event: &AuditEvent) -> AdminWrite;
+
+    // ------------------------------------------------------- second factors
+
+    /// The user's second factors as stored (§15).
+    async fn mfa_status(&self, user: UserId) -> MfaStatus;
+
+    /// Stores a pending TOTP secret, replacing a pending one; false (and
+    /// nothing changed) when TOTP is active.
+    async fn begin_totp(&self, user: UserId, secret: &str) -> bool;
+
+    /// Activates the pending TOTP whose secret is `secret`, with `step` as
+    /// its last accepted step, and replaces the recovery codes (their
+    /// digests), with the event, in one transaction. False when the pending
+    /// secret changed or was activated meanwhile.
+    async fn confirm_totp(&self, user: UserId, secret: &str, step: i64, recovery: &[String], event: &AuditEvent) -> bool;
+
+    /// Accepts `step` of the active TOTP unless a code of it or a later
+    /// step was accepted already (a replay): false then.
+    async fn accept_totp_step(&self, user: UserId, step: i64) -> bool;
+
+    /// Removes TOTP and the recovery codes, with the event; false when TOTP
+    /// was not active.
+    async fn disable_totp(&self, user: UserId, event: &AuditEvent) -> bool;
+
+    /// Replaces the recovery codes, with the event; false without an active
+    /// second factor.
+    async fn replace_recovery_codes(&self, user: UserId, recovery: &[String], event: &AuditEvent) -> bool;
+
+    /// Spends an unused recovery code (its digest), with the event; false
+    /// when it is not one (wrong, or used already).
+    async fn use_recovery_code(&self, user: UserId, code_hash: &str, event: &AuditEvent) -> bool;
+
+    /// Records a new `mfa_token` by its jti, alive until `expires` (unix
+    /// seconds); challenges that expired `MFA_TOKEN_SECS` or more before
+    /// it go (so the table holds about the last ten minutes).
+    async fn open_mfa_challenge(&self, jti: &str, user: UserId, expires: i64) -> ();
+
+    /// True while the challenge may be answered: not spent, not expired at
+    /// `now` (unix seconds), fewer than `MFA_MAX_FAILURES` wrong answers.
+    async fn mfa_challenge_live(&self, jti: &str, now: i64) -> bool;
+
+    /// Counts a wrong answer to the challenge, with the event.
+    async fn fail_mfa_challenge(&self, jti: &str, event: &AuditEvent) -> ();
+
+    /// Spends the challenge on its one successful answer; false when it was
+    /// spent, killed or expired meanwhile.
+    async fn spend_mfa_challenge(&self, jti: &str, now: i64) -> bool;
+
+    /// Removes every second factor of the user and revokes every session,
+    /// with the event, in one transaction; returns the sessions revoked.
+    async fn reset_mfa(&self, user: UserId, event: &AuditEvent) -> u64;
+
+    /// Each user's second factors, for the admin user object.
+    async fn mfa_summaries(&self, users: &[UserId]) -> Vec<(UserId, MfaSummary)>;
 
     // ------------------------------------------------------------ operation
 

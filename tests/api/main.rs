@@ -9,6 +9,8 @@ mod login;
 mod login_defence;
 mod login_defence_networks;
 mod me;
+mod mfa;
+mod mfa_admin;
 mod observability;
 mod openapi;
 mod otp;

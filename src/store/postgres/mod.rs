@@ -11,6 +11,7 @@
 mod admin;
 mod audit;
 mod login_defence;
+mod mfa;
 mod recovery;
 mod sessions;
 mod storage;

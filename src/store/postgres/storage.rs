@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Store;
+use crate::domain::mfa::{MfaStatus, MfaSummary};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
 use crate::domain::session::{NewSession, Rotate, Rotation, Session};
 use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
@@ -170,5 +171,64 @@ impl Storage for Store {
 
     fn pool_usage(&self) -> Vec<(&'static str, PoolUsage)> {
         Store::pool_usage(self)
+    }
+
+    async fn mfa_status(&self, user: UserId) -> Result<MfaStatus> {
+        Store::mfa_status(self, user).await
+    }
+
+    async fn begin_totp(&self, user: UserId, secret: &str) -> Result<bool> {
+        Store::begin_totp(self, user, secret).await
+    }
+
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        secret: &str,
+        step: i64,
+        recovery: &[String],
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        Store::confirm_totp(self, user, secret, step, recovery, event).await
+    }
+
+    async fn accept_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
+        Store::accept_totp_step(self, user, step).await
+    }
+
+    async fn disable_totp(&self, user: UserId, event: &AuditEvent) -> Result<bool> {
+        Store::disable_totp(self, user, event).await
+    }
+
+    async fn replace_recovery_codes(&self, user: UserId, recovery: &[String], event: &AuditEvent) -> Result<bool> {
+        Store::replace_recovery_codes(self, user, recovery, event).await
+    }
+
+    async fn use_recovery_code(&self, user: UserId, code_hash: &str, event: &AuditEvent) -> Result<bool> {
+        Store::use_recovery_code(self, user, code_hash, event).await
+    }
+
+    async fn open_mfa_challenge(&self, jti: &str, user: UserId, expires: i64) -> Result<()> {
+        Store::open_mfa_challenge(self, jti, user, expires).await
+    }
+
+    async fn mfa_challenge_live(&self, jti: &str, now: i64) -> Result<bool> {
+        Store::mfa_challenge_live(self, jti, now).await
+    }
+
+    async fn fail_mfa_challenge(&self, jti: &str, event: &AuditEvent) -> Result<()> {
+        Store::fail_mfa_challenge(self, jti, event).await
+    }
+
+    async fn spend_mfa_challenge(&self, jti: &str, now: i64) -> Result<bool> {
+        Store::spend_mfa_challenge(self, jti, now).await
+    }
+
+    async fn reset_mfa(&self, user: UserId, event: &AuditEvent) -> Result<u64> {
+        Store::reset_mfa(self, user, event).await
+    }
+
+    async fn mfa_summaries(&self, users: &[UserId]) -> Result<Vec<(UserId, MfaSummary)>> {
+        Store::mfa_summaries(self, users).await
     }
 }

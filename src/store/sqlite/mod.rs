@@ -30,6 +30,7 @@ macro_rules! select_users {
 mod admin;
 mod audit;
 mod login_defence;
+mod mfa;
 mod migrate;
 mod readers;
 mod recovery;
@@ -82,16 +83,15 @@ impl Store {
     /// its owner), with up to `max_connections` reader connections.
     pub async fn connect(url: &str, max_connections: u32, clock: Clock) -> Result<Store> {
         let location = location(url)?;
-        let readers = max_connections.clamp(1, MAX_READERS);
-        let here = match &location {
-            Location::File { path, flags } => Some((path.clone(), *flags - OpenFlags::SQLITE_OPEN_CREATE)),
+        let max_readers = max_connections.clamp(1, MAX_READERS);
+        let readers = match &location {
+            Location::File { path, flags } => {
+                let flags = *flags - OpenFlags::SQLITE_OPEN_CREATE;
+                Some(Readers::new(path.clone(), flags, open_reader, max_readers))
+            }
             Location::Memory => None,
         };
-        let (writer, readers) = tokio::task::spawn_blocking(move || open(&location, readers)).await??;
-        let readers = match (readers, here) {
-            (Some(conns), Some((path, flags))) => Some(Readers::start(conns, path, flags)?),
-            _ => None,
-        };
+        let writer = tokio::task::spawn_blocking(move || open(&location)).await??;
         Ok(Store { writer: Writer::start(writer, clock.clone())?, clock, readers })
     }
 
@@ -146,12 +146,9 @@ impl Store {
 
     /// `main` (the readers) and `writer`, for metrics.
     pub fn pool_usage(&self) -> Vec<(&'static str, PoolUsage)> {
-        let (size, idle) = self.readers.as_ref().map_or((0, 0), Readers::usage);
+        let (size, idle, max) = self.readers.as_ref().map_or((0, 0, 0), Readers::usage);
         let writer_idle = u32::from(!self.writer.busy());
-        vec![
-            ("main", PoolUsage { size, idle, max: size }),
-            ("writer", PoolUsage { size: 1, idle: writer_idle, max: 1 }),
-        ]
+        vec![("main", PoolUsage { size, idle, max }), ("writer", PoolUsage { size: 1, idle: writer_idle, max: 1 })]
     }
 }
 
@@ -182,25 +179,23 @@ fn location(url: &str) -> Result<Location> {
     Ok(Location::File { path: PathBuf::from(path), flags })
 }
 
-/// The write connection, and the reader connections (none in memory).
-fn open(location: &Location, readers: u32) -> Result<(Connection, Option<Vec<Connection>>)> {
+/// The write connection (readers open theirs when first needed).
+fn open(location: &Location) -> Result<Connection> {
     let (path, flags) = match location {
         Location::Memory => {
-            let conn = Connection::open_in_memory().and_then(|c| prepared(c, false));
-            return Ok((conn.map_err(cannot_open)?, None));
+            return Connection::open_in_memory().and_then(|c| prepared(c, false)).map_err(cannot_open);
         }
         Location::File { path, flags } => (path, *flags),
     };
     if flags.contains(OpenFlags::SQLITE_OPEN_CREATE) {
         private_file(path)?; // before SQLite creates it with the umask's mode
     }
-    let writer = open_waiting(path, flags, false).map_err(cannot_open)?;
-    let read_flags = flags - OpenFlags::SQLITE_OPEN_CREATE;
-    let readers = (0..readers)
-        .map(|_| open_waiting(path, read_flags, true))
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(cannot_open)?;
-    Ok((writer, Some(readers)))
+    open_waiting(path, flags, false).map_err(cannot_open)
+}
+
+/// A reader thread's connection.
+fn open_reader(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    open_waiting(path, flags, true).map_err(cannot_open)
 }
 
 /// Opens a connection, waiting up to the busy timeout while another process

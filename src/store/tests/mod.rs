@@ -31,5 +31,6 @@ mod accounts;
 mod admin;
 mod codes;
 mod login_defence;
+mod mfa;
 mod operation;
 mod sessions;
