@@ -126,6 +126,11 @@ pub struct Config {
     /// Failures of one login id before sign-in attempts are delayed
     /// (§14.1); 0 turns the delay off.
     pub login_failures_before_delay: u32,
+    /// How tokens are signed (§17): HS256 with the secret, or a key pair
+    /// kept in the database.
+    pub jwt_algorithm: crate::crypto::signing::JwtAlgorithm,
+    /// The service tokens that may call introspection (§17).
+    pub introspection_tokens: Vec<Secret>,
     /// Where the service reads the time (tests move it).
     pub clock: crate::domain::Clock,
 }
@@ -165,6 +170,8 @@ impl Default for Config {
             cors_origins: Vec::new(),
             require_verified: false,
             login_failures_before_delay: 5,
+            jwt_algorithm: crate::crypto::signing::JwtAlgorithm::Hs256,
+            introspection_tokens: Vec::new(),
             clock: crate::domain::Clock::system(),
         }
     }
@@ -351,6 +358,14 @@ impl Config {
                 .ok()
                 .filter(|n| *n <= 1000)
                 .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 0 to 1000)")))?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_JWT_ALGORITHM") {
+            c.jwt_algorithm = crate::crypto::signing::JwtAlgorithm::parse(v.trim())
+                .ok_or_else(|| bad(n, format!("unknown algorithm {v:?} (expected HS256, EdDSA, ES256 or RS256)")))?;
+        }
+        if let Some((_, v)) = get("AUTHGATE_INTROSPECTION_TOKENS") {
+            c.introspection_tokens =
+                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Secret(s.to_string())).collect();
         }
         c.check_production()?;
         Ok(c)
@@ -547,6 +562,22 @@ mod tests {
     }
 
     #[test]
+    fn signing_settings_parse() {
+        use crate::crypto::signing::JwtAlgorithm;
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.jwt_algorithm, JwtAlgorithm::Hs256);
+        assert!(c.introspection_tokens.is_empty());
+        let c = Config::from_vars(&vars(&[
+            ("AUTHGATE_JWT_ALGORITHM", "EdDSA"),
+            ("AUTHGATE_INTROSPECTION_TOKENS", "one, two,,"),
+        ]))
+        .unwrap();
+        assert_eq!(c.jwt_algorithm, JwtAlgorithm::EdDsa);
+        let tokens: Vec<&str> = c.introspection_tokens.iter().map(|t| t.0.as_str()).collect();
+        assert_eq!(tokens, ["one", "two"]);
+    }
+
+    #[test]
     fn a_bad_value_names_its_variable() {
         for (k, v) in [
             ("AUTHGATE_BIND", "nope"),
@@ -573,6 +604,7 @@ mod tests {
             ("AUTHGATE_CORS_ORIGINS", "shop.example/path"),
             ("AUTHGATE_REQUIRE_VERIFIED", "perhaps"),
             ("AUTHGATE_LOGIN_FAILURES_BEFORE_DELAY", "-3"),
+            ("AUTHGATE_JWT_ALGORITHM", "HS512"),
         ] {
             let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
             assert!(err.to_string().starts_with(k), "{err}");

@@ -1,11 +1,13 @@
 //! Everything that touches secrets: password hashes in Django's formats,
-//! JWTs, one-time codes. Comparisons of secrets are constant-time.
+//! JWTs and their signing keys, one-time codes. Comparisons of secrets are constant-time.
 
 pub mod hashers;
 pub mod jwt;
 pub(crate) mod otp;
 pub(crate) mod pool;
 pub mod reset_token;
+pub mod sealing;
+pub mod signing;
 
 use subtle::ConstantTimeEq;
 

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod forms;
 mod headers;
+mod keys;
 mod me;
 mod observe;
 pub mod openapi;
@@ -103,6 +104,8 @@ fn features() -> Vec<Feature> {
         feature("/admin/users/{id}/", None, Sustained, routes!(admin::get_user, admin::patch_user, admin::delete_user)),
         feature("/admin/users/{id}/restore/", None, Sustained, routes!(admin::restore_user)),
         feature("/admin/audit/", None, Sustained, routes!(admin::list_audit)),
+        // Keyed by the client's address: its Bearer token is a service's.
+        feature("/auth/introspect/", None, Sustained, routes!(keys::introspect)),
     ]
 }
 
@@ -129,6 +132,8 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |r, (path, h)| route_both(r, path, h.clone()));
     let ops = route_both(Router::new(), "/healthz/", get(ops::healthz));
     let ops = route_both(ops, "/readyz/", get(ops::readyz));
+    // Not throttled (contract §2): resource servers fetch it.
+    let ops = ops.route("/.well-known/jwks.json", get(keys::jwks));
     let ops = observe::with_metrics(ops, &state);
     VERSIONS
         .iter()

@@ -13,6 +13,7 @@ mod audit;
 mod login_defence;
 mod recovery;
 mod sessions;
+mod signing_keys;
 mod storage;
 #[cfg(all(test, authgate_pg_tests))]
 mod tests;
