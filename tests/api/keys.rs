@@ -220,7 +220,7 @@ async fn private_keys_are_stored_sealed() {
     );
     let der = authgate::crypto::sealing::Sealer::new(TEST_SECRET.as_bytes()).open(&kid, &stored).expect("it opens");
     let key: ed25519_dalek::SigningKey = ed25519_dalek::pkcs8::DecodePrivateKey::from_pkcs8_der(&der).expect("PKCS#8");
-    assert!(!raw.windows(32).any(|w| w == key.to_bytes()), "the private key is not in the row");
+    assert!(!raw.windows(32).any(|w| w == key.to_bytes().as_slice()), "the private key is not in the row");
     assert_eq!(published["x"], B64.encode(key.verifying_key().as_bytes()));
     let other = authgate::crypto::sealing::Sealer::new(b"another secret of at least 32 characters");
     assert!(other.open(&kid, &stored).is_none(), "another secret cannot open it");
