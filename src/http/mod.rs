@@ -133,7 +133,7 @@ pub fn router(state: AppState) -> Router {
     let ops = route_both(Router::new(), "/healthz/", get(ops::healthz));
     let ops = route_both(ops, "/readyz/", get(ops::readyz));
     // Not throttled (contract §2): resource servers fetch it.
-    let ops = ops.route("/.well-known/jwks.json", get(keys::jwks));
+    let ops = ops.route("/.well-known/jwks.json", get(keys::jwks)).route("/.well-known/jwks.json/", get(keys::jwks));
     let ops = observe::with_metrics(ops, &state);
     VERSIONS
         .iter()
