@@ -129,6 +129,11 @@ pub struct Config {
     /// Roles that must enrol a second factor before using most Bearer
     /// routes (§15.2).
     pub mfa_required_roles: Vec<crate::domain::Role>,
+    /// How tokens are signed (§17): HS256 with the secret, or a key pair
+    /// kept in the database.
+    pub jwt_algorithm: crate::crypto::signing::JwtAlgorithm,
+    /// The service tokens that may call introspection (§17).
+    pub introspection_tokens: Vec<Secret>,
     /// Where the service reads the time (tests move it).
     pub clock: crate::domain::Clock,
 }
@@ -169,6 +174,8 @@ impl Default for Config {
             require_verified: false,
             login_failures_before_delay: 5,
             mfa_required_roles: Vec::new(),
+            jwt_algorithm: crate::crypto::signing::JwtAlgorithm::Hs256,
+            introspection_tokens: Vec::new(),
             clock: crate::domain::Clock::system(),
         }
     }
@@ -363,6 +370,13 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.parse().map_err(|_| bad(n, format!("unknown role {s:?} (client, vendor, staff, admin)"))))
                 .collect::<Result<_, _>>()?;
+        if let Some((n, v)) = get("AUTHGATE_JWT_ALGORITHM") {
+            c.jwt_algorithm = crate::crypto::signing::JwtAlgorithm::parse(v.trim())
+                .ok_or_else(|| bad(n, format!("unknown algorithm {v:?} (expected HS256, EdDSA, ES256 or RS256)")))?;
+        }
+        if let Some((_, v)) = get("AUTHGATE_INTROSPECTION_TOKENS") {
+            c.introspection_tokens =
+                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Secret(s.to_string())).collect();
         }
         c.check_production()?;
         Ok(c)
@@ -559,6 +573,22 @@ mod tests {
     }
 
     #[test]
+    fn signing_settings_parse() {
+        use crate::crypto::signing::JwtAlgorithm;
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.jwt_algorithm, JwtAlgorithm::Hs256);
+        assert!(c.introspection_tokens.is_empty());
+        let c = Config::from_vars(&vars(&[
+            ("AUTHGATE_JWT_ALGORITHM", "EdDSA"),
+            ("AUTHGATE_INTROSPECTION_TOKENS", "one, two,,"),
+        ]))
+        .unwrap();
+        assert_eq!(c.jwt_algorithm, JwtAlgorithm::EdDsa);
+        let tokens: Vec<&str> = c.introspection_tokens.iter().map(|t| t.0.as_str()).collect();
+        assert_eq!(tokens, ["one", "two"]);
+    }
+
+    #[test]
     fn a_bad_value_names_its_variable() {
         for (k, v) in [
             ("AUTHGATE_BIND", "nope"),
@@ -585,6 +615,7 @@ mod tests {
             ("AUTHGATE_CORS_ORIGINS", "shop.example/path"),
             ("AUTHGATE_REQUIRE_VERIFIED", "perhaps"),
             ("AUTHGATE_LOGIN_FAILURES_BEFORE_DELAY", "-3"),
+            ("AUTHGATE_JWT_ALGORITHM", "HS512"),
         ] {
             let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
             assert!(err.to_string().starts_with(k), "{err}");

@@ -53,6 +53,7 @@ use tokio::time::Instant;
 pub use config::Config;
 use config::MetricsBind;
 pub use error::Error;
+pub use flows::auth::Principal;
 pub use server::Limits;
 use state::{AppState, Services};
 pub use telemetry::log_subscriber;
@@ -191,12 +192,78 @@ async fn wait_for_background_work(tasks: &tasks::Tasks, deadline: Instant) {
     }
 }
 
-/// Applies the migrations to the configured database (`authgate migrate`).
-pub async fn migrate(config: &Config) -> Result<(), Error> {
+/// Checks authgate's access tokens inside another Rust application (see
+/// `examples/verifier.rs`): the signature (against the same key set,
+/// re-read as keys rotate), the expiry and the type, then the same check
+/// that the session is live and the user active as the server's own
+/// Bearer check.
+#[derive(Clone)]
+pub struct Verifier {
+    services: AppState,
+}
+
+impl Verifier {
+    /// Connects to the configured database, as the server does.
+    pub async fn new(config: Config) -> Result<Verifier, Error> {
+        Ok(Verifier { services: Services::build(config).await? })
+    }
+
+    /// The verifier of a built server, sharing its keys and database.
+    pub fn from_app(app: &App) -> Verifier {
+        Verifier { services: app.services.clone() }
+    }
+
+    /// The caller behind an access token, or `Error::Unauthorized`.
+    pub async fn verify(&self, access_token: &str) -> Result<Principal, Error> {
+        flows::auth::authenticate(&self.services, access_token).await
+    }
+}
+
+/// A signing key, as `authgate keys list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyInfo {
+    pub kid: String,
+    pub alg: String,
+    pub created: chrono::DateTime<chrono::Utc>,
+    /// Signs now; else retired (it may still verify for a while).
+    pub active: bool,
+}
+
+fn key_info(k: store::StoredKey) -> SigningKeyInfo {
+    SigningKeyInfo { kid: k.kid, alg: k.alg, created: k.created_at, active: k.retired_at.is_none() }
+}
+
+/// Makes a new signing key the active one (`authgate keys rotate`, contract
+/// §17): running instances sign with it within a second.
+pub async fn rotate_signing_key(config: &Config) -> Result<SigningKeyInfo, Error> {
+    let store = open_store(config).await?;
+    let rotated = async {
+        let secret = state::load_secret(&store, config).await?;
+        state::signing_keys::rotate(&store, config, &secret).await
+    }
+    .await;
+    store.close().await;
+    rotated.map(key_info)
+}
+
+/// Every signing key, oldest first (`authgate keys list`).
+pub async fn list_signing_keys(config: &Config) -> Result<Vec<SigningKeyInfo>, Error> {
+    let store = open_store(config).await?;
+    let keys = state::signing_keys::list(&store, config).await;
+    store.close().await;
+    Ok(keys?.into_iter().map(key_info).collect())
+}
+
+async fn open_store(config: &Config) -> Result<store::Store, Error> {
     let store =
         store::Store::connect(&config.database_url, config.database_max_connections, config.clock.clone()).await?;
     store.migrate().await?;
-    store.close().await;
+    Ok(store)
+}
+
+/// Applies the migrations to the configured database (`authgate migrate`).
+pub async fn migrate(config: &Config) -> Result<(), Error> {
+    open_store(config).await?.close().await;
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! The `authgate` command: serve (the default), migrate, createsuperuser.
+//! The `authgate` command: serve (the default), migrate, createsuperuser,
+//! keys rotate|list.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -32,6 +33,19 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Signing keys of an asymmetric AUTHGATE_JWT_ALGORITHM.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new key the active one; the old one verifies until its last token expires.
+    Rotate,
+    /// One line per key: kid alg created state.
+    List,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +72,8 @@ fn main() -> ExitCode {
             Command::Createsuperuser { email, phone, password_stdin } => {
                 createsuperuser(config, &email, phone.as_deref(), password_stdin).await
             }
+            Command::Keys { command: KeysCommand::Rotate } => rotate_key(config).await,
+            Command::Keys { command: KeysCommand::List } => list_keys(config).await,
         }
     });
     match result {
@@ -130,6 +146,20 @@ async fn createsuperuser(config: Config, email: &str, phone: Option<&str>, from_
     Ok(())
 }
 
+async fn rotate_key(config: Config) -> Result<(), String> {
+    let key = authgate::rotate_signing_key(&config).await.map_err(describe)?;
+    println!("rotated: {} {} is the active key", key.kid, key.alg);
+    Ok(())
+}
+
+async fn list_keys(config: Config) -> Result<(), String> {
+    for key in authgate::list_signing_keys(&config).await.map_err(describe)? {
+        let state = if key.active { "active" } else { "retired" };
+        println!("{} {} {} {state}", key.kid, key.alg, key.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
+    Ok(())
+}
+
 fn read_password(from_stdin: bool) -> Result<String, String> {
     if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
@@ -148,6 +178,7 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
 fn describe(e: Error) -> String {
     match e {
         Error::Validation(fields) => format!("invalid input: {}", serde_json::to_string(&fields).unwrap_or_default()),
+        Error::BadRequest(message) => message,
         other => other.to_string(),
     }
 }

@@ -14,6 +14,8 @@ use crate::store::Store;
 use crate::tasks::Tasks;
 use crate::throttle::FailureCounters;
 
+pub mod signing_keys;
+
 pub struct Services {
     pub config: Config,
     pub store: Store,
@@ -40,17 +42,8 @@ impl Services {
         config.check_production().map_err(crate::error::Error::internal)?;
         let store = Store::connect(&config.database_url, config.database_max_connections, config.clock.clone()).await?;
         store.migrate().await?;
-        let secret = match &config.secret_key {
-            Some(s) => s.clone(),
-            None => {
-                let key = store.setting_or_insert("secret_key", &crate::crypto::random_secret()).await?;
-                tracing::warn!(
-                    "AUTHGATE_SECRET_KEY is not set: signing with a key generated once and kept in the database; \
-                     set AUTHGATE_SECRET_KEY to share one key across instances"
-                );
-                Secret(key)
-            }
-        };
+        let secret = load_secret(&store, &config).await?;
+        let keys = signing_keys::load(&store, &config, &secret).await?;
         let channels = Channels::from_config(&config).map_err(crate::error::Error::internal)?;
         channels.announce();
         let tasks = Tasks::default();
@@ -58,7 +51,7 @@ impl Services {
         password_policy::warm_up();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Arc::new(Services {
-            keys: JwtKeys::new(secret.0.as_bytes()),
+            keys,
             hashing: HashPool::new(Hasher::new(config.password_hasher), cores),
             delivery,
             limiter: crate::throttle::from_config(&config).map_err(crate::error::Error::internal)?,
@@ -70,4 +63,18 @@ impl Services {
             config,
         }))
     }
+}
+
+/// `AUTHGATE_SECRET_KEY`, or the key generated once and kept in the
+/// database when it is unset.
+pub async fn load_secret(store: &Store, config: &Config) -> Result<Secret> {
+    if let Some(s) = &config.secret_key {
+        return Ok(s.clone());
+    }
+    let key = store.setting_or_insert("secret_key", &crate::crypto::random_secret()).await?;
+    tracing::warn!(
+        "AUTHGATE_SECRET_KEY is not set: signing with a key generated once and kept in the database; \
+         set AUTHGATE_SECRET_KEY to share one key across instances"
+    );
+    Ok(Secret(key))
 }

@@ -1,9 +1,14 @@
-//! SimpleJWT-compatible tokens: HS256, `token_type`/`exp`/`iat`/`jti`/
-//! `user_id` claims, plus `role` and `sid` (the session).
+//! SimpleJWT-compatible tokens: HS256 (or a key pair, contract §17),
+//! `token_type`/`exp`/`iat`/`jti`/`user_id` claims, plus `role` and `sid`
+//! (the session).
 
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+
+use super::signing::{JwtAlgorithm, KeyRing};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,29 +48,66 @@ pub enum TokenError {
     WrongType,
 }
 
-/// Signing and checking keys, made once from the secret.
+/// Signing and checking keys: the secret (HS256), or a ring of key pairs
+/// (contract §17) that a background reload swaps as keys rotate, read
+/// without a lock by every request.
 #[derive(Clone)]
-pub struct JwtKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+pub struct JwtKeys(Keys);
+
+// Built once per service and never moved on a request's path: the size of
+// the secret's variant costs nothing, a box would cost HS256 a pointer.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum Keys {
+    Secret { encoding: EncodingKey, decoding: DecodingKey, validation: Validation },
+    Pairs(Arc<ArcSwap<KeyRing>>),
 }
 
 impl JwtKeys {
+    /// HS256 with `secret`, as SimpleJWT signs.
     pub fn new(secret: &[u8]) -> JwtKeys {
         // Only HS256 is accepted: `alg: none` or any other header is refused.
-        let mut validation = Validation::new(Algorithm::HS256);
-        // Times are checked in `verify` against the service's clock, not
-        // jsonwebtoken's reading of the system time.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.set_required_spec_claims(&["exp"]);
-        JwtKeys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+        let validation = super::signing::validation(JwtAlgorithm::Hs256);
+        JwtKeys(Keys::Secret {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        })
+    }
+
+    /// Signs with the ring's active key; checks with any key of the ring
+    /// still usable. Tokens signed with another algorithm are refused.
+    pub fn pairs(ring: KeyRing) -> JwtKeys {
+        JwtKeys(Keys::Pairs(Arc::new(ArcSwap::from_pointee(ring))))
+    }
+
+    /// The ring in use, `None` with HS256.
+    pub fn ring(&self) -> Option<Arc<KeyRing>> {
+        match &self.0 {
+            Keys::Secret { .. } => None,
+            Keys::Pairs(ring) => Some(ring.load_full()),
+        }
+    }
+
+    /// A handle to replace the ring with (a rotation seen by the reload)
+    /// that does not keep the keys alive; `None` with HS256.
+    pub fn handle(&self) -> Option<RingHandle> {
+        match &self.0 {
+            Keys::Secret { .. } => None,
+            Keys::Pairs(ring) => Some(RingHandle(Arc::downgrade(ring))),
+        }
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .expect("HS256 signing of plain claims cannot fail")
+        match &self.0 {
+            Keys::Secret { encoding, .. } => jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, encoding)
+                .expect("HS256 signing of plain claims cannot fail"),
+            Keys::Pairs(ring) => {
+                let ring = ring.load();
+                let key = ring.active();
+                jsonwebtoken::encode(&key.header, claims, &key.encoding).expect("a loaded key pair signs")
+            }
+        }
     }
 
     /// Verifies the signature, that the token is of `kind`, and its times
@@ -73,9 +115,22 @@ impl JwtKeys {
     /// leeway), and refused when `iat` or `nbf` lies more than
     /// [`FUTURE_LEEWAY`] seconds ahead (contract §14.4).
     pub fn verify(&self, token: &str, kind: TokenType, now: i64) -> Result<Claims, TokenError> {
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
-        let c = data.claims;
+        let c = match &self.0 {
+            Keys::Secret { decoding, validation, .. } => {
+                jsonwebtoken::decode::<Claims>(token, decoding, validation).map_err(|_| TokenError::Invalid)?.claims
+            }
+            Keys::Pairs(ring) => {
+                let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+                let ring = ring.load();
+                let key = header.kid.as_deref().and_then(|kid| ring.find(kid)).ok_or(TokenError::Invalid)?;
+                if !key.usable_at(now) {
+                    return Err(TokenError::Invalid);
+                }
+                jsonwebtoken::decode::<Claims>(token, &key.decoding, &key.validation)
+                    .map_err(|_| TokenError::Invalid)?
+                    .claims
+            }
+        };
         let from_the_future = |t: Option<i64>| t.is_some_and(|t| t > now.saturating_add(FUTURE_LEEWAY));
         if c.exp <= now || from_the_future(Some(c.iat)) || from_the_future(c.nbf) {
             return Err(TokenError::Invalid);
@@ -84,6 +139,30 @@ impl JwtKeys {
             return Err(TokenError::WrongType);
         }
         Ok(c)
+    }
+
+    /// The public keys (JWKs, RFC 7517) that may still verify a live token
+    /// at `now`: none with HS256.
+    pub fn published(&self, now: i64) -> Vec<serde_json::Value> {
+        match &self.0 {
+            Keys::Secret { .. } => Vec::new(),
+            Keys::Pairs(ring) => ring.load().keys.iter().filter(|k| k.usable_at(now)).map(|k| k.jwk.clone()).collect(),
+        }
+    }
+}
+
+/// Where a reload puts a new ring, for as long as the keys are in use.
+pub struct RingHandle(Weak<ArcSwap<KeyRing>>);
+
+impl RingHandle {
+    /// The ring in use, or `None` once the keys are dropped.
+    pub fn current(&self) -> Option<Arc<KeyRing>> {
+        self.0.upgrade().map(|ring| ring.load_full())
+    }
+
+    /// Replaces the ring; false once the keys are dropped.
+    pub fn replace(&self, ring: KeyRing) -> bool {
+        self.0.upgrade().map(|current| current.store(Arc::new(ring))).is_some()
     }
 }
 
@@ -179,5 +258,30 @@ mod tests {
         let token = k.sign(&later);
         assert_eq!(k.verify(&token, TokenType::Access, t), Err(TokenError::Invalid), "nbf too far ahead");
         assert!(k.verify(&token, TokenType::Access, t + 61).is_ok(), "nbf within the leeway");
+    }
+
+    fn pair_keys(alg: crate::crypto::signing::JwtAlgorithm) -> JwtKeys {
+        use crate::crypto::signing::{KeyPair, generate};
+        let pair = KeyPair::from_der("kid-1", alg, &generate(alg), None).unwrap();
+        JwtKeys::pairs(KeyRing::new(vec![pair]).unwrap())
+    }
+
+    #[test]
+    fn key_pairs_name_their_key_and_refuse_hs256_and_the_reverse() {
+        use crate::crypto::signing::JwtAlgorithm;
+        let hs = keys();
+        for alg in [JwtAlgorithm::EdDsa, JwtAlgorithm::Es256] {
+            let pairs = pair_keys(alg);
+            let token = pairs.sign(&sample(TokenType::Access, now(), 300));
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.kid.as_deref(), Some("kid-1"));
+            assert_eq!(pairs.verify(&token, TokenType::Access, now()).unwrap().user_id, "u1");
+            assert!(hs.verify(&token, TokenType::Access, now()).is_err(), "{alg} token on HS256");
+            let hs_token = hs.sign(&sample(TokenType::Access, now(), 300));
+            assert!(pairs.verify(&hs_token, TokenType::Access, now()).is_err(), "HS256 token on {alg}");
+            assert!(pair_keys(alg).verify(&token, TokenType::Access, now()).is_err(), "another key of the same id");
+            assert_eq!(pairs.published(now()).len(), 1);
+            assert!(hs.published(now()).is_empty());
+        }
     }
 }

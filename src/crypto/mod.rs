@@ -1,5 +1,5 @@
 //! Everything that touches secrets: password hashes in Django's formats,
-//! JWTs, one-time codes. Comparisons of secrets are constant-time.
+//! JWTs and their signing keys, one-time codes. Comparisons of secrets are constant-time.
 
 pub mod hashers;
 pub mod jwt;
@@ -7,6 +7,8 @@ pub(crate) mod otp;
 pub(crate) mod pool;
 pub mod reset_token;
 pub(crate) mod totp;
+pub mod sealing;
+pub mod signing;
 
 use subtle::ConstantTimeEq;
 

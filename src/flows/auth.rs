@@ -1,6 +1,6 @@
 //! Who is calling: the user behind a Bearer access token.
 
-use crate::crypto::jwt::TokenType;
+use crate::crypto::jwt::{Claims, TokenType};
 use crate::domain::{SessionId, User, UserId};
 use crate::error::{Error, Result};
 use crate::state::Services;
@@ -16,8 +16,14 @@ pub struct Principal {
 }
 
 /// Checks an access token and that its user and session are still live, so
-/// revocation and deactivation take effect at once.
+/// revocation and deactivation take effect at once. The Bearer extractor,
+/// introspection and `authgate::Verifier` all check through here.
 pub async fn authenticate(svc: &Services, token: &str) -> Result<Principal> {
+    check_access(svc, token).await.map(|(_, principal)| principal)
+}
+
+/// `authenticate`, keeping the token's claims.
+pub(crate) async fn check_access(svc: &Services, token: &str) -> Result<(Claims, Principal)> {
     let claims =
         svc.keys.verify(token, TokenType::Access, svc.clock.unix()).map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
     let user_id: UserId = claims.user_id.parse().map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
@@ -25,7 +31,13 @@ pub async fn authenticate(svc: &Services, token: &str) -> Result<Principal> {
     // be revoked, so it is refused.
     let sid: SessionId =
         claims.sid.as_deref().and_then(|s| s.parse().ok()).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
-    let user = svc.store.find_session_user(user_id, sid).await?;
+    let user = live_session_user(svc, user_id, sid).await?;
     let user = user.filter(User::can_sign_in).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
-    Ok(Principal { user, session_id: sid })
+    Ok((claims, Principal { user, session_id: sid }))
+}
+
+/// The user of a session that is not revoked (active or not: the caller
+/// decides). The one place the liveness of a signed-in request is read.
+async fn live_session_user(svc: &Services, user: UserId, sid: SessionId) -> Result<Option<User>> {
+    svc.store.find_session_user(user, sid).await
 }

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod forms;
 mod headers;
+mod keys;
 mod me;
 mod mfa;
 mod observe;
@@ -111,6 +112,8 @@ fn features() -> Vec<Feature> {
         feature("/auth/mfa/recovery-codes/", None, Burst, routes!(mfa::recovery_codes)),
         feature("/auth/mfa/verify/", None, Burst, routes!(mfa::verify)),
         feature("/admin/users/{id}/mfa/reset/", None, Sustained, routes!(admin::reset_mfa)),
+        // Keyed by the client's address: its Bearer token is a service's.
+        feature("/auth/introspect/", None, Sustained, routes!(keys::introspect)),
     ]
 }
 
@@ -137,6 +140,8 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |r, (path, h)| route_both(r, path, h.clone()));
     let ops = route_both(Router::new(), "/healthz/", get(ops::healthz));
     let ops = route_both(ops, "/readyz/", get(ops::readyz));
+    // Not throttled (contract §2): resource servers fetch it.
+    let ops = ops.route("/.well-known/jwks.json", get(keys::jwks)).route("/.well-known/jwks.json/", get(keys::jwks));
     let ops = observe::with_metrics(ops, &state);
     VERSIONS
         .iter()

@@ -28,7 +28,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::schemas::{ErrorEnvelope, error_example};
-use super::{VERSIONS, features, ops};
+use super::{VERSIONS, features, keys, ops};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -61,7 +61,7 @@ known path with a method it does not serve is a 405 with an `Allow` header.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "authgate", description = DESCRIPTION),
-    paths(ops::healthz, ops::readyz),
+    paths(ops::healthz, ops::readyz, keys::jwks),
     components(schemas(ErrorEnvelope)),
     modifiers(&BearerAuth),
 )]

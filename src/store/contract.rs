@@ -293,6 +293,24 @@ contract! {
 
     /// Each user's second factors, for the admin user object.
     async fn mfa_summaries(&self, users: &[UserId]) -> Vec<(UserId, MfaSummary)>;
+    // ---------------------------------------------------------- signing keys
+
+    /// The signing keys of `alg` that sign or were retired at or after
+    /// `retired_since`, oldest first; with `alg` `None`, every key.
+    async fn signing_keys(&self, alg: Option<&str>, retired_since: DateTime<Utc>) -> Vec<StoredKey>;
+
+    /// Stores `key` as the active key of its algorithm unless one is active
+    /// already: of concurrent first starts, one key wins. True if stored.
+    async fn add_first_signing_key(&self, key: &StoredKey) -> bool;
+
+    /// Retires the active key of `key.alg` (at the store's clock) and makes
+    /// `key` the active one, in one transaction; rotations run one at a
+    /// time across instances.
+    async fn rotate_signing_key(&self, key: &StoredKey) -> ();
+
+    /// The jti of the refresh token a live (not revoked) session of `user`
+    /// holds now.
+    async fn session_refresh_jti(&self, user: UserId, session: SessionId) -> Option<String>;
 
     // ------------------------------------------------------------ operation
 
@@ -318,6 +336,17 @@ pub struct NewUser {
     pub last_name: String,
     pub role: crate::domain::Role,
     pub is_verified: bool,
+}
+
+/// A signing key as stored (contract §17); `sealed` is the private key
+/// sealed by `crypto::sealing`.
+#[derive(Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub sealed: String,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
 }
 
 /// Which identifiers already belong to a live account.

@@ -11,7 +11,7 @@ mod tests;
 use std::sync::Arc;
 
 pub use contract::{
-    AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, UserChange, UserFilter, UserTaken,
+    AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, StoredKey, UserChange, UserFilter, UserTaken,
 };
 
 use crate::domain::Clock;

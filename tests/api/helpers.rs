@@ -355,6 +355,32 @@ impl TestApp {
             .collect()
     }
 
+    /// The stored signing keys, oldest first: `(kid, alg, private_key as
+    /// stored, retired)`.
+    pub async fn signing_key_rows(&self) -> Vec<(String, String, String, bool)> {
+        let rows = self
+            .db
+            .rows(
+                "SELECT kid, alg, private_key, CASE WHEN retired_at IS NULL THEN 'no' ELSE 'yes' END
+                   FROM signing_keys ORDER BY created_at, kid",
+                &[],
+            )
+            .await;
+        rows.into_iter()
+            .map(|mut r| {
+                let mut take = |i: usize| r[i].take().unwrap_or_default();
+                (take(0), take(1), take(2), take(3) == "yes")
+            })
+            .collect()
+    }
+
+    /// The config of a server on this one's database (for the library's
+    /// commands, e.g. `authgate::rotate_signing_key`), adjusted by
+    /// `configure`.
+    pub fn peer_config(&self, configure: impl FnOnce(&mut Config)) -> Config {
+        test_config(&self.db, configure)
+    }
+
     /// The SQLite file of this server's database (`None` on PostgreSQL).
     pub fn sqlite_file(&self) -> Option<PathBuf> {
         self.db.dir.as_ref().map(|dir| dir.join("authgate.db"))

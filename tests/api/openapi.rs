@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::helpers::*;
+use super::keys::JWKS;
 
 const DOCUMENT: &str = "/api/openapi.json";
 
@@ -32,13 +33,19 @@ fn contract_routes() -> Vec<(&'static str, Option<&'static str>, &'static [&'sta
         ("/admin/users/{id}/", None, &["get", "patch", "delete"], true),
         ("/admin/users/{id}/restore/", None, &["post"], true),
         ("/admin/audit/", None, &["get"], true),
+        // A service's token, not a user's: not the `bearer` scheme (§17).
+        ("/auth/introspect/", None, &["post"], false),
     ]
 }
 
 /// (path, method, needs a token) for every mount of every route, the
 /// operational routes included.
 fn every_operation() -> Vec<(String, &'static str, bool)> {
-    let mut ops = vec![("/healthz".to_string(), "get", false), ("/readyz".to_string(), "get", false)];
+    let mut ops = vec![
+        ("/healthz".to_string(), "get", false),
+        ("/readyz".to_string(), "get", false),
+        (JWKS.to_string(), "get", false),
+    ];
     for (path, legacy, methods, auth) in contract_routes() {
         let mut mounts = vec![format!("/api/v1{path}"), format!("/api/v2{path}")];
         mounts.extend(legacy.map(str::to_string));
@@ -160,7 +167,9 @@ async fn authenticated_operations_carry_the_bearer_requirement_and_refuse_anonym
         // Act: and so does the server.
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
         let r = app.send(m, &path.replace("{id}", "x"), None, Some(&json!({}))).await;
-        assert_eq!(r.status == StatusCode::UNAUTHORIZED, expected, "{method} {path} anonymously: {}", r.body);
+        // Introspection refuses callers without a service token (§17).
+        let refused = expected || path.ends_with("/auth/introspect/");
+        assert_eq!(r.status == StatusCode::UNAUTHORIZED, refused, "{method} {path} anonymously: {}", r.body);
     }
 }
 
@@ -179,7 +188,7 @@ async fn every_operation_documents_its_error_answers_in_the_envelope() {
         if op.get("requestBody").is_some() {
             expected.extend(["400", "413", "415"]);
         }
-        if path != "/healthz" && path != "/readyz" {
+        if path != "/healthz" && path != "/readyz" && path != JWKS {
             expected.push("429");
             let header = &responses["429"]["headers"]["Retry-After"];
             assert!(header.is_object(), "{method} {path}: 429 without Retry-After");

@@ -14,6 +14,7 @@ mod login_defence;
 mod mfa;
 mod recovery;
 mod sessions;
+mod signing_keys;
 mod storage;
 #[cfg(all(test, authgate_pg_tests))]
 mod tests;

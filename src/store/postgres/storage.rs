@@ -10,8 +10,8 @@ use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
 use crate::domain::{AuditEvent, Email, LoginId, Phone, SessionId, User, UserId};
 use crate::error::Result;
 use crate::store::contract::{
-    AdminWrite, AuditFilter, AuditRecord, NewUser, PasswordChange, PoolUsage, Storage, UserChange, UserFilter,
-    UserTaken,
+    AdminWrite, AuditFilter, AuditRecord, NewUser, PasswordChange, PoolUsage, Storage, StoredKey, UserChange,
+    UserFilter, UserTaken,
 };
 
 impl Storage for Store {
@@ -151,6 +151,22 @@ impl Storage for Store {
 
     async fn restore_user(&self, id: UserId, event: &AuditEvent) -> Result<AdminWrite> {
         Store::restore_user(self, id, event).await
+    }
+
+    async fn signing_keys(&self, alg: Option<&str>, retired_since: DateTime<Utc>) -> Result<Vec<StoredKey>> {
+        Store::signing_keys(self, alg, retired_since).await
+    }
+
+    async fn add_first_signing_key(&self, key: &StoredKey) -> Result<bool> {
+        Store::add_first_signing_key(self, key).await
+    }
+
+    async fn rotate_signing_key(&self, key: &StoredKey) -> Result<()> {
+        Store::rotate_signing_key(self, key).await
+    }
+
+    async fn session_refresh_jti(&self, user: UserId, session: SessionId) -> Result<Option<String>> {
+        Store::session_refresh_jti(self, user, session).await
     }
 
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {

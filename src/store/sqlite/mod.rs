@@ -36,6 +36,7 @@ mod readers;
 mod recovery;
 mod rows;
 mod sessions;
+mod signing_keys;
 #[cfg(test)]
 mod tests;
 mod users;
