@@ -54,10 +54,15 @@ pub enum AuditAction {
     AdminUserUpdate,
     AdminUserDelete,
     AdminUserRestore,
+    SessionEvicted,
+    NewDevice,
+    /// An admin revoked one session of a user (the user's own revocation
+    /// is `SessionRevoke`).
+    SessionRevoked,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 23] = [
+    pub const ALL: [AuditAction; 26] = [
         AuditAction::Register,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -81,6 +86,9 @@ impl AuditAction {
         AuditAction::AdminUserUpdate,
         AuditAction::AdminUserDelete,
         AuditAction::AdminUserRestore,
+        AuditAction::SessionEvicted,
+        AuditAction::NewDevice,
+        AuditAction::SessionRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +116,9 @@ impl AuditAction {
             AuditAction::AdminUserUpdate => "admin_user_update",
             AuditAction::AdminUserDelete => "admin_user_delete",
             AuditAction::AdminUserRestore => "admin_user_restore",
+            AuditAction::SessionEvicted => "session_evicted",
+            AuditAction::NewDevice => "new_device",
+            AuditAction::SessionRevoked => "session_revoked",
         }
     }
 }

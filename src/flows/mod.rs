@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod devices;
 pub mod login;
 pub mod login_defence;
 pub mod otp;

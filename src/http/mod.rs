@@ -3,6 +3,7 @@
 //! trailing slash (contract §2).
 
 mod admin;
+mod admin_sessions;
 mod auth;
 mod error;
 mod extract;
@@ -103,6 +104,9 @@ fn features() -> Vec<Feature> {
         feature("/admin/users/{id}/", None, Sustained, routes!(admin::get_user, admin::patch_user, admin::delete_user)),
         feature("/admin/users/{id}/restore/", None, Sustained, routes!(admin::restore_user)),
         feature("/admin/audit/", None, Sustained, routes!(admin::list_audit)),
+        feature("/admin/users/{id}/sessions/", None, Sustained, routes!(admin_sessions::list)),
+        feature("/admin/users/{id}/sessions/{sid}/", None, Sustained, routes!(admin_sessions::revoke)),
+        feature("/admin/users/{id}/logout-all/", None, Sustained, routes!(admin_sessions::logout_all)),
     ]
 }
 

@@ -32,6 +32,9 @@ fn contract_routes() -> Vec<(&'static str, Option<&'static str>, &'static [&'sta
         ("/admin/users/{id}/", None, &["get", "patch", "delete"], true),
         ("/admin/users/{id}/restore/", None, &["post"], true),
         ("/admin/audit/", None, &["get"], true),
+        ("/admin/users/{id}/sessions/", None, &["get"], true),
+        ("/admin/users/{id}/sessions/{sid}/", None, &["delete"], true),
+        ("/admin/users/{id}/logout-all/", None, &["post"], true),
     ]
 }
 
