@@ -134,6 +134,11 @@ pub struct Config {
     pub jwt_algorithm: crate::crypto::signing::JwtAlgorithm,
     /// The service tokens that may call introspection (§17).
     pub introspection_tokens: Vec<Secret>,
+    /// Live sessions a user may have; a sign-in beyond it revokes the least
+    /// recently used (§12); 0: no limit.
+    pub max_sessions_per_user: u32,
+    /// Tell a user of a sign-in from a new (device, network) pair (§12).
+    pub new_device_alerts: bool,
     /// Where the service reads the time (tests move it).
     pub clock: crate::domain::Clock,
 }
@@ -176,6 +181,8 @@ impl Default for Config {
             mfa_required_roles: Vec::new(),
             jwt_algorithm: crate::crypto::signing::JwtAlgorithm::Hs256,
             introspection_tokens: Vec::new(),
+            max_sessions_per_user: 0,
+            new_device_alerts: false,
             clock: crate::domain::Clock::system(),
         }
     }
@@ -377,6 +384,15 @@ impl Config {
         if let Some((_, v)) = get("AUTHGATE_INTROSPECTION_TOKENS") {
             c.introspection_tokens =
                 v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Secret(s.to_string())).collect();
+        if let Some((n, v)) = get("AUTHGATE_MAX_SESSIONS_PER_USER") {
+            c.max_sessions_per_user = v
+                .parse()
+                .ok()
+                .filter(|n| *n <= 100_000)
+                .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 0, no limit, to 100000)")))?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_NEW_DEVICE_ALERTS") {
+            c.new_device_alerts = boolean(n, v)?;
         }
         c.check_production()?;
         Ok(c)
@@ -559,6 +575,20 @@ mod tests {
         assert_eq!(c.cors_origins, ["https://shop.example", "http://localhost:3000"]);
         assert!(c.require_verified);
         assert_eq!(c.login_failures_before_delay, 0);
+    }
+
+    #[test]
+    fn session_settings_parse() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!((c.max_sessions_per_user, c.new_device_alerts), (0, false));
+        let c = Config::from_vars(&vars(&[
+            ("AUTHGATE_MAX_SESSIONS_PER_USER", "3"),
+            ("AUTHGATE_NEW_DEVICE_ALERTS", "true"),
+        ]))
+        .unwrap();
+        assert_eq!((c.max_sessions_per_user, c.new_device_alerts), (3, true));
+        let bad = Config::from_vars(&vars(&[("AUTHGATE_MAX_SESSIONS_PER_USER", "-1")])).unwrap_err();
+        assert_eq!(bad.var, "AUTHGATE_MAX_SESSIONS_PER_USER");
     }
 
     #[test]

@@ -60,10 +60,15 @@ pub enum AuditAction {
     RecoveryCodeUsed,
     RecoveryCodesRegenerated,
     MfaReset,
+    SessionEvicted,
+    NewDevice,
+    /// An admin revoked one session of a user (the user's own revocation
+    /// is `SessionRevoke`).
+    SessionRevoked,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 29] = [
+    pub const ALL: [AuditAction; 32] = [
         AuditAction::Register,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -93,6 +98,9 @@ impl AuditAction {
         AuditAction::RecoveryCodeUsed,
         AuditAction::RecoveryCodesRegenerated,
         AuditAction::MfaReset,
+        AuditAction::SessionEvicted,
+        AuditAction::NewDevice,
+        AuditAction::SessionRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -126,6 +134,9 @@ impl AuditAction {
             AuditAction::RecoveryCodeUsed => "recovery_code_used",
             AuditAction::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             AuditAction::MfaReset => "mfa_reset",
+            AuditAction::SessionEvicted => "session_evicted",
+            AuditAction::NewDevice => "new_device",
+            AuditAction::SessionRevoked => "session_revoked",
         }
     }
 }

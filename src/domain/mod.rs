@@ -2,6 +2,7 @@
 
 mod audit;
 mod clock;
+pub(crate) mod device;
 mod email;
 mod ids;
 mod login_id;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::device::location_hint;
 use super::network::network;
 use super::{AuditAction, AuditEvent, ClientInfo, Jti, Outcome, SessionId, UserId};
 
@@ -28,6 +29,59 @@ pub struct NewSession {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub at: DateTime<Utc>,
+    /// The device label of `user_agent` (`device::device_label`).
+    pub device: String,
+    /// With this session open, the user keeps at most this many live
+    /// sessions; the least recently used go (0: no limit).
+    pub max_sessions: u32,
+    /// Whether a (device, network) pair new for the user is audited
+    /// `new_device` (an alert follows).
+    pub new_device_alerts: bool,
+}
+
+impl NewSession {
+    /// The network the pair of a new-device alert is made of: IPv4 /24,
+    /// IPv6 /64, or "" when the address is unknown.
+    pub fn network(&self) -> String {
+        location_hint(self.ip.as_deref()).unwrap_or_default()
+    }
+
+    /// The client that signed in, as audit events record it.
+    pub fn client(&self) -> ClientInfo {
+        ClientInfo { ip: self.ip.as_deref().and_then(|ip| ip.parse().ok()), user_agent: self.user_agent.clone() }
+    }
+
+    /// `session_evicted`: `evicted` was revoked to make room for this
+    /// session (AUTHGATE_MAX_SESSIONS_PER_USER).
+    pub fn eviction_event(&self, evicted: SessionId) -> AuditEvent {
+        AuditEvent::new(AuditAction::SessionEvicted, Outcome::Success, Some(self.user_id), &self.client()).with_detail(
+            json!({"session_id": evicted.to_string(), "by_session_id": self.id.to_string(), "reason": "max_sessions"}),
+        )
+    }
+
+    /// `new_device`: the user signed in from a (device, network) pair not
+    /// seen before.
+    pub fn new_device_event(&self) -> AuditEvent {
+        let network = self.network();
+        AuditEvent::new(AuditAction::NewDevice, Outcome::Success, Some(self.user_id), &self.client()).with_detail(
+            json!({
+                "session_id": self.id.to_string(),
+                "device": self.device,
+                "location_hint": (!network.is_empty()).then_some(network),
+            }),
+        )
+    }
+}
+
+/// What recording a sign-in did besides opening its session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Opened {
+    /// Live sessions revoked to keep the user within `max_sessions`, least
+    /// recently used first (for whoever announces revocations).
+    pub evicted: Vec<SessionId>,
+    /// The (device, network) pair is new for a user who had signed in
+    /// before (a first sign-in is no new device).
+    pub new_device: bool,
 }
 
 /// A device sign-in, as listed to its owner.

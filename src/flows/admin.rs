@@ -5,7 +5,10 @@ use serde_json::json;
 
 use super::taken_errors;
 use crate::domain::password_policy::{self, Attributes};
-use crate::domain::{AuditAction, AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User, UserId};
+use crate::domain::session::Session;
+use crate::domain::{
+    AuditAction, AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, SessionId, User, UserId,
+};
 use crate::error::{Error, FieldErrors, Result};
 use crate::state::Services;
 use crate::store::{AdminWrite, NewUser, UserChange};
@@ -97,4 +100,43 @@ pub async fn reset_mfa(svc: &Services, actor: &User, target: UserId, client: &Cl
     let event = admin_event(AuditAction::MfaReset, actor, user.id, client, json!({}));
     svc.store.reset_mfa(user.id, &event).await?;
     Ok(())
+}
+// ------------------------------------------------- sessions of a user (§12)
+
+/// A user who is not deleted: a deleted user can be read and restored,
+/// nothing else (404).
+async fn live_user(svc: &Services, id: UserId) -> Result<User> {
+    let user = svc.store.find_user(id).await?.filter(|u| u.deleted_at.is_none());
+    user.ok_or(Error::NotFound("User not found."))
+}
+
+/// The live sessions of any user, deleted ones included (they have none).
+pub async fn list_sessions(svc: &Services, target: UserId) -> Result<Vec<Session>> {
+    svc.store.find_user(target).await?.ok_or(Error::NotFound("User not found."))?;
+    svc.store.list_sessions(target).await
+}
+
+/// An admin revokes one session of a user; 404 unless it is a live
+/// session of that user.
+pub async fn revoke_session(
+    svc: &Services,
+    actor: &User,
+    target: UserId,
+    session: SessionId,
+    client: &ClientInfo,
+) -> Result<()> {
+    live_user(svc, target).await?;
+    let detail = json!({"session_id": session.to_string()});
+    let event = admin_event(AuditAction::SessionRevoked, actor, target, client, detail);
+    if !svc.store.revoke_session(session, target, "revoked_by_admin", &event).await? {
+        return Err(Error::NotFound("Session not found."));
+    }
+    Ok(())
+}
+
+/// An admin revokes every session of a user; returns how many.
+pub async fn logout_all(svc: &Services, actor: &User, target: UserId, client: &ClientInfo) -> Result<u64> {
+    live_user(svc, target).await?;
+    let event = admin_event(AuditAction::LogoutAll, actor, target, client, json!({"by": "admin"}));
+    svc.store.revoke_all_sessions(target, "logout_all_by_admin", &event).await
 }

@@ -2,9 +2,9 @@
 
 use serde_json::json;
 
-use super::login_defence;
 use super::mfa::{self, MfaRequired};
 use super::tokens::{self, TokenPair};
+use super::{devices, login_defence};
 use crate::domain::{AuditAction, AuditEvent, ClientInfo, LoginId, Outcome, Password, User};
 use crate::error::{Error, Result};
 use crate::state::Services;
@@ -76,7 +76,13 @@ pub(super) async fn open_session(svc: &Services, mut user: User, client: &Client
     let (session, tokens) = tokens::new_session(svc, &user, client, now);
     let event = AuditEvent::new(AuditAction::Login, Outcome::Success, Some(user.id), client)
         .with_detail(json!({"session_id": session.id.to_string()}));
-    svc.store.open_session(&session, &event).await?;
+    let opened = svc.store.open_session(&session, &event).await?;
+    if !opened.evicted.is_empty() {
+        tracing::info!(user_id = %user.id, evicted = opened.evicted.len(), "sessions beyond the limit revoked");
+    }
+    if opened.new_device && svc.config.new_device_alerts {
+        devices::alert_new_device(svc, &user, &session, client).await;
+    }
     user.last_login = Some(now);
     telemetry::login(LoginOutcome::Success);
     Ok(SignedIn { tokens, user })

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::unix;
 use crate::crypto::jwt::{Claims, TokenType, claims};
+use crate::domain::device::device_label;
 use crate::domain::session::{NewSession, RefreshState, Rotate, Rotation};
 use crate::domain::{ClientInfo, Jti, SessionId, User, UserId};
 use crate::error::{Error, Result};
@@ -67,6 +68,9 @@ pub fn new_session(svc: &Services, user: &User, client: &ClientInfo, now: DateTi
         ip: client.ip.map(|i| i.to_string()),
         user_agent: client.user_agent.clone(),
         at: now,
+        device: device_label(client.user_agent.as_deref()),
+        max_sessions: svc.config.max_sessions_per_user,
+        new_device_alerts: svc.config.new_device_alerts,
     };
     (session, pair)
 }

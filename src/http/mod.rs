@@ -3,6 +3,7 @@
 //! trailing slash (contract §2).
 
 mod admin;
+mod admin_sessions;
 mod auth;
 mod error;
 mod extract;
@@ -114,6 +115,9 @@ fn features() -> Vec<Feature> {
         feature("/admin/users/{id}/mfa/reset/", None, Sustained, routes!(admin::reset_mfa)),
         // Keyed by the client's address: its Bearer token is a service's.
         feature("/auth/introspect/", None, Sustained, routes!(keys::introspect)),
+        feature("/admin/users/{id}/sessions/", None, Sustained, routes!(admin_sessions::list)),
+        feature("/admin/users/{id}/sessions/{sid}/", None, Sustained, routes!(admin_sessions::revoke)),
+        feature("/admin/users/{id}/logout-all/", None, Sustained, routes!(admin_sessions::logout_all)),
     ]
 }
 

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
-use crate::domain::UserView;
+use crate::domain::device::{device_label, location_hint};
+use crate::domain::session::Session;
+use crate::domain::{UserView, rfc3339};
 
 /// A successful answer: `success` true, `data` the operation's result,
 /// `errors` null.
@@ -139,18 +141,53 @@ pub enum LoginAnswer<'a> {
 /// One device session of the caller (contract §12).
 #[derive(Serialize, ToSchema)]
 pub struct SessionView {
-    pub id: String,
-    pub created_at: String,
-    pub last_used_at: String,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
+    #[serde(flatten)]
+    pub session: AdminSessionView,
     /// The session of the access token used for this request.
     pub current: bool,
+}
+
+/// One device session, as admins see it (contract §12): no `current`.
+#[derive(Serialize, ToSchema)]
+pub struct AdminSessionView {
+    pub id: String,
+    pub created_at: String,
+    /// The sign-in, or the latest refresh.
+    pub last_used_at: String,
+    /// The client of the sign-in, or of the latest refresh.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// A label from the user agent, such as "Firefox 133 on Linux", or
+    /// "Unknown device".
+    #[schema(example = "Firefox 133 on Linux")]
+    pub device: String,
+    /// The network of `ip`: IPv4 /24 or IPv6 /64.
+    #[schema(example = "203.0.113.0/24")]
+    pub location_hint: Option<String>,
+}
+
+impl AdminSessionView {
+    pub fn of(s: Session) -> AdminSessionView {
+        AdminSessionView {
+            id: s.id.to_string(),
+            created_at: rfc3339(&s.created_at),
+            last_used_at: rfc3339(&s.last_used_at),
+            device: device_label(s.user_agent.as_deref()),
+            location_hint: location_hint(s.ip.as_deref()),
+            ip: s.ip,
+            user_agent: s.user_agent,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct SessionsData {
     pub sessions: Vec<SessionView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdminSessionsData {
+    pub sessions: Vec<AdminSessionView>,
 }
 
 #[derive(Serialize, ToSchema)]

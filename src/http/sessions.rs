@@ -2,8 +2,7 @@
 
 use super::extract::{Auth, Client, Enrolled};
 use super::reply::ok;
-use super::schemas::{Empty, Envelope, ErrorEnvelope, LogoutAllData, SessionView, SessionsData};
-use crate::domain::rfc3339;
+use super::schemas::{AdminSessionView, Empty, Envelope, ErrorEnvelope, LogoutAllData, SessionView, SessionsData};
 use crate::error::{Error, Result};
 use crate::flows::account;
 use crate::state::AppState;
@@ -18,14 +17,7 @@ pub async fn list(State(svc): State<AppState>, Enrolled(me): Enrolled) -> Result
     let sessions = svc.store.list_sessions(me.user.id).await?;
     let sessions = sessions
         .into_iter()
-        .map(|s| SessionView {
-            created_at: rfc3339(&s.created_at),
-            last_used_at: rfc3339(&s.last_used_at),
-            current: me.session_id == s.id,
-            id: s.id.to_string(),
-            ip: s.ip,
-            user_agent: s.user_agent,
-        })
+        .map(|s| SessionView { current: me.session_id == s.id, session: AdminSessionView::of(s) })
         .collect();
     Ok(ok("Active sessions.", SessionsData { sessions }))
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::domain::mfa::{MfaStatus, MfaSummary};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
-use crate::domain::session::{NewSession, Rotate, Rotation, Session};
+use crate::domain::session::{NewSession, Opened, Rotate, Rotation, Session};
 use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
 use crate::domain::{AuditEvent, Email, LoginId, Phone, Role, SessionId, User, UserId};
 use crate::error::Result;
@@ -137,9 +137,15 @@ contract! {
     // ------------------------------------------------------------- sessions
 
     /// Records a sign-in: the session, the user's `last_login`, its network
-    /// (trusted for §14.1 from now on) and the audit event, in one
-    /// transaction.
-    async fn open_session(&self, session: &NewSession, event: &AuditEvent) -> ();
+    /// (trusted for §14.1 from now on), its (device, network) pair (§12)
+    /// and the audit event, in one transaction. In the same transaction,
+    /// beyond `session.max_sessions` the user's least recently used live
+    /// sessions are revoked (`session_evicted` each; concurrent sign-ins
+    /// at the limit leave exactly the limit), and a pair new for a user who
+    /// had signed in before is audited `new_device` when
+    /// `session.new_device_alerts`. Returns the evicted sessions and
+    /// whether the device is new.
+    async fn open_session(&self, session: &NewSession, event: &AuditEvent) -> Opened;
 
     /// Rotates the session's refresh token from the presented one to
     /// `rotate.next`, recording the presenter as the session's latest

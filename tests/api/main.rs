@@ -1,6 +1,7 @@
 mod admin;
 mod connections;
 mod db;
+mod devices;
 mod edge;
 mod hardening;
 mod helpers;
@@ -24,6 +25,7 @@ mod recovery_quotas;
 mod register;
 mod reuse_grace;
 mod routes;
+mod session_limits;
 mod sessions;
 mod sinks;
 mod throttle;

@@ -35,6 +35,16 @@ fn contract_routes() -> Vec<(&'static str, Option<&'static str>, &'static [&'sta
         ("/admin/audit/", None, &["get"], true),
         // A service's token, not a user's: not the `bearer` scheme (§17).
         ("/auth/introspect/", None, &["post"], false),
+        ("/admin/users/{id}/sessions/", None, &["get"], true),
+        ("/admin/users/{id}/sessions/{sid}/", None, &["delete"], true),
+        ("/admin/users/{id}/logout-all/", None, &["post"], true),
+        ("/auth/mfa/", None, &["get"], true),
+        ("/auth/mfa/totp/setup/", None, &["post"], true),
+        ("/auth/mfa/totp/confirm/", None, &["post"], true),
+        ("/auth/mfa/totp/disable/", None, &["post"], true),
+        ("/auth/mfa/recovery-codes/", None, &["post"], true),
+        ("/auth/mfa/verify/", None, &["post"], false),
+        ("/admin/users/{id}/mfa/reset/", None, &["post"], true),
     ]
 }
 

@@ -61,7 +61,11 @@ async fn list_shows_the_callers_sessions_newest_first_and_marks_the_current_one(
     for s in &sessions {
         let mut keys: Vec<&str> = s.as_object().expect("a session object").keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["created_at", "current", "id", "ip", "last_used_at", "user_agent"], "{s}");
+        assert_eq!(
+            keys,
+            ["created_at", "current", "device", "id", "ip", "last_used_at", "location_hint", "user_agent"],
+            "{s}"
+        );
         assert_eq!(s["ip"], json!("127.0.0.1"), "{s}");
         assert!(time(&s["last_used_at"]) >= time(&s["created_at"]), "{s}");
     }

@@ -8,55 +8,44 @@ use super::audit::{AuditRow, insert_audit};
 use super::{Store, parse_id};
 use crate::domain::network::network;
 use crate::domain::session::{
-    NewSession, RefreshState, Rotate, Rotation, Session, StoredRefresh, judge_stale, rotation_event,
+    NewSession, Opened, RefreshState, Rotate, Rotation, Session, StoredRefresh, judge_stale, rotation_event,
 };
 use crate::domain::{AuditEvent, Jti, SessionId, UserId, from_micros, micros};
 use crate::error::Result;
 
 impl Store {
-    /// One statement: the session, the user's `last_login`, the network's
-    /// trust and the audit event.
-    pub async fn open_session(&self, s: &NewSession, event: &AuditEvent) -> Result<()> {
-        let at = micros(s.at);
-        let trusted = s.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()).map(|ip| network(ip).to_string());
-        let a = AuditRow::of(event, self.now());
-        sqlx::query!(
-            "WITH opened AS (
-                 INSERT INTO sessions (id, user_id, refresh_jti, refresh_iat, refresh_exp, created_at, last_used_at,
-                                       ip, user_agent)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)
-             ), signed_in AS (
-                 UPDATE users SET last_login = $6 WHERE id = $2
-             ), trusted AS (
-                 INSERT INTO trusted_networks (user_id, network, last_success_at)
-                 SELECT $2, $9, $6 WHERE $9::text IS NOT NULL
-                 ON CONFLICT (user_id, network) DO UPDATE SET last_success_at = excluded.last_success_at
-             )
-             INSERT INTO audit_events (id, at, action, outcome, user_id, actor_id, ip, user_agent, detail)
-             VALUES ($10, $11, $12, $13, $14, $15, $16, $17, $18)",
-            s.id.to_string(),
-            s.user_id.to_string(),
-            s.refresh.jti.as_str(),
-            s.refresh.iat,
-            s.refresh.exp,
-            at,
-            s.ip.as_deref(),
-            s.user_agent.as_deref(),
-            trusted,
-            a.id,
-            a.at,
-            a.action,
-            a.outcome,
-            a.user_id,
-            a.actor_id,
-            a.ip,
-            a.user_agent,
-            a.detail,
-        )
-        .execute(&self.pool)
-        .await?;
-        event.log();
-        Ok(())
+    /// The session, the user's `last_login`, the network's trust, the
+    /// (device, network) pair and the audit event in one statement; with a
+    /// session limit or new-device alerts, in a transaction that first
+    /// locks the user's row, so concurrent sign-ins of one user (on any
+    /// instance) take turns and those at the limit leave exactly the limit.
+    pub async fn open_session(&self, s: &NewSession, event: &AuditEvent) -> Result<Opened> {
+        if s.max_sessions == 0 && !s.new_device_alerts {
+            let mut conn = self.pool.acquire().await?;
+            let new_device = open(&mut conn, s, event, self.now()).await?;
+            event.log();
+            return Ok(Opened { evicted: Vec::new(), new_device });
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!("SELECT id FROM users WHERE id = $1 FOR UPDATE", s.user_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let now = self.now();
+        let new_device = open(&mut tx, s, event, now).await?;
+        let mut events = vec![event.clone()];
+        if new_device && s.new_device_alerts {
+            events.push(s.new_device_event());
+            insert_audit(&mut tx, &events[1], now).await?;
+        }
+        let evicted = evict(&mut tx, s, now).await?;
+        for id in &evicted {
+            let e = s.eviction_event(*id);
+            insert_audit(&mut tx, &e, now).await?;
+            events.push(e);
+        }
+        tx.commit().await?;
+        events.iter().for_each(AuditEvent::log);
+        Ok(Opened { evicted, new_device })
     }
 
     /// A current token rotates in one statement, whose CTE also writes the
@@ -218,6 +207,90 @@ impl Store {
         event.log();
         Ok(n)
     }
+}
+
+/// The sign-in's one statement: the session, `last_login`, the trusted
+/// network, the (device, network) pair and the event. True when the pair is
+/// new for a user who had signed in before (every CTE reads the snapshot
+/// from before the statement, so `prior` does not see `added`).
+async fn open(conn: &mut PgConnection, s: &NewSession, event: &AuditEvent, now: i64) -> Result<bool> {
+    let trusted = s.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()).map(|ip| network(ip).to_string());
+    let a = AuditRow::of(event, now);
+    let new_device = sqlx::query_scalar!(
+        r#"WITH opened AS (
+               INSERT INTO sessions (id, user_id, refresh_jti, refresh_iat, refresh_exp, created_at, last_used_at,
+                                     ip, user_agent)
+               VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)
+           ), signed_in AS (
+               UPDATE users SET last_login = $6 WHERE id = $2
+           ), trusted AS (
+               INSERT INTO trusted_networks (user_id, network, last_success_at)
+               SELECT $2, $9, $6 WHERE $9::text IS NOT NULL
+               ON CONFLICT (user_id, network) DO UPDATE SET last_success_at = excluded.last_success_at
+           ), prior AS (
+               SELECT EXISTS (SELECT 1 FROM known_devices WHERE user_id = $2) AS seen
+           ), added AS (
+               INSERT INTO known_devices (user_id, device, network, first_seen_at) VALUES ($2, $19, $20, $6)
+               ON CONFLICT (user_id, device, network) DO NOTHING
+               RETURNING 1
+           ), logged AS (
+               INSERT INTO audit_events (id, at, action, outcome, user_id, actor_id, ip, user_agent, detail)
+               VALUES ($10, $11, $12, $13, $14, $15, $16, $17, $18)
+           )
+           SELECT EXISTS (SELECT 1 FROM added) AND (SELECT seen FROM prior) AS "new_device!""#,
+        s.id.to_string(),
+        s.user_id.to_string(),
+        s.refresh.jti.as_str(),
+        s.refresh.iat,
+        s.refresh.exp,
+        micros(s.at),
+        s.ip.as_deref(),
+        s.user_agent.as_deref(),
+        trusted,
+        a.id,
+        a.at,
+        a.action,
+        a.outcome,
+        a.user_id,
+        a.actor_id,
+        a.ip,
+        a.user_agent,
+        a.detail,
+        s.device,
+        s.network(),
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(new_device)
+}
+
+/// Revokes the user's least recently used live sessions beyond
+/// `s.max_sessions` (`s` itself stays), inside the caller's transaction;
+/// returns them, least recently used first.
+async fn evict(conn: &mut PgConnection, s: &NewSession, now: i64) -> Result<Vec<SessionId>> {
+    if s.max_sessions == 0 {
+        return Ok(Vec::new());
+    }
+    let ids = sqlx::query_scalar!(
+        "WITH evicted AS (
+             UPDATE sessions SET revoked_at = $4, revoked_reason = 'evicted'
+              WHERE revoked_at IS NULL AND id IN (
+                  SELECT id FROM sessions
+                   WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL AND refresh_exp > $5
+                   ORDER BY last_used_at DESC, id DESC
+                  OFFSET $3)
+             RETURNING id, last_used_at
+         )
+         SELECT id AS \"id!\" FROM evicted ORDER BY last_used_at, id",
+        s.user_id.to_string(),
+        s.id.to_string(),
+        i64::from(s.max_sessions) - 1,
+        now,
+        now / 1_000_000,
+    )
+    .fetch_all(conn)
+    .await?;
+    ids.iter().map(|id| parse_id(id)).collect()
 }
 
 /// Inserts a session (inside the caller's transaction).

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::Store;
 use crate::domain::mfa::{MfaStatus, MfaSummary};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
-use crate::domain::session::{NewSession, Rotate, Rotation, Session};
+use crate::domain::session::{NewSession, Opened, Rotate, Rotation, Session};
 use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
 use crate::domain::{AuditEvent, Email, LoginId, Phone, SessionId, User, UserId};
 use crate::error::Result;
@@ -52,7 +52,7 @@ impl Storage for Store {
         Store::replace_password(self, change, event).await
     }
 
-    async fn open_session(&self, session: &NewSession, event: &AuditEvent) -> Result<()> {
+    async fn open_session(&self, session: &NewSession, event: &AuditEvent) -> Result<Opened> {
         Store::open_session(self, session, event).await
     }
 

@@ -60,6 +60,9 @@ async fn signed_in(store: &Store, clock: &Clock) -> (UserId, SessionId, Jti) {
         ip: Some("203.0.113.9".into()),
         user_agent: Some("app/1.0".into()),
         at: clock.now(),
+        device: "Unknown device".into(),
+        max_sessions: 0,
+        new_device_alerts: false,
     };
     store.open_session(&session, &event(AuditAction::Login, user)).await.unwrap();
     (user, session.id, session.refresh.jti)

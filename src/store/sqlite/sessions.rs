@@ -3,10 +3,10 @@
 use rusqlite::params;
 
 use super::login_defence::remember_network;
-use super::rows::{STORED_REFRESH, session, stored_refresh};
+use super::rows::{STORED_REFRESH, parsed, session, stored_refresh};
 use super::writer::{row, rows};
 use super::{Store, Tx};
-use crate::domain::session::{NewSession, Rotate, Rotation, Session, judge_stale, rotation_event};
+use crate::domain::session::{NewSession, Opened, Rotate, Rotation, Session, judge_stale, rotation_event};
 use crate::domain::{AuditEvent, SessionId, UserId, micros};
 use crate::error::Result;
 
@@ -21,15 +21,23 @@ const ROTATE: &str = "UPDATE sessions
   WHERE id = ?1 AND user_id = ?2 AND refresh_jti = ?3 AND revoked_at IS NULL AND refresh_exp > ?8";
 
 impl Store {
-    /// Records a sign-in: the session, the user's `last_login`, its network
-    /// and the audit event, in one write.
-    pub async fn open_session(&self, s: &NewSession, event: &AuditEvent) -> Result<()> {
+    /// Records a sign-in: the session, the user's `last_login`, its network,
+    /// its (device, network) pair, the evictions beyond the session limit
+    /// and the audit events, in one write. The writer runs one write at a
+    /// time, so concurrent sign-ins at the limit leave exactly the limit.
+    pub async fn open_session(&self, s: &NewSession, event: &AuditEvent) -> Result<Opened> {
         let (s, event) = (s.clone(), event.clone());
         self.write(move |tx| {
             insert_session(tx, &s)?;
             tx.exec("UPDATE users SET last_login = ?2 WHERE id = ?1", params![s.user_id.to_string(), micros(s.at)])?;
             remember_network(tx, &s)?;
-            tx.audit(event)
+            tx.audit(event)?;
+            let new_device = remember_device(tx, &s)?;
+            if new_device && s.new_device_alerts {
+                tx.audit(s.new_device_event())?;
+            }
+            let evicted = evict(tx, &s)?;
+            Ok(Opened { evicted, new_device })
         })
         .await
     }
@@ -62,11 +70,7 @@ impl Store {
     pub async fn revoke_session(&self, id: SessionId, user: UserId, reason: &str, event: &AuditEvent) -> Result<bool> {
         let (reason, event) = (reason.to_owned(), event.clone());
         self.write(move |tx| {
-            let done = tx.exec(
-                "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4
-                  WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-                params![id.to_string(), user.to_string(), micros(tx.now()), reason],
-            )? == 1;
+            let done = revoke_one(tx, id, user, &reason)?;
             if done {
                 tx.audit(event)?;
             }
@@ -137,6 +141,61 @@ pub(super) fn insert_session(tx: &Tx<'_>, s: &NewSession) -> rusqlite::Result<()
         ],
     )?;
     Ok(())
+}
+
+/// Revokes one live session of a user, inside the caller's write; false
+/// when there was none.
+fn revoke_one(tx: &Tx<'_>, id: SessionId, user: UserId, reason: &str) -> rusqlite::Result<bool> {
+    let n = tx.exec(
+        "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4
+          WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+        params![id.to_string(), user.to_string(), micros(tx.now()), reason],
+    )?;
+    Ok(n == 1)
+}
+
+/// Revokes the user's least recently used live sessions beyond
+/// `s.max_sessions` (`s` itself stays), with an event each; returns them.
+fn evict(tx: &mut Tx<'_>, s: &NewSession) -> rusqlite::Result<Vec<SessionId>> {
+    if s.max_sessions == 0 {
+        return Ok(Vec::new());
+    }
+    let now_s = tx.now().timestamp();
+    let (sid, user) = (s.id.to_string(), s.user_id.to_string());
+    // The others, most recently used first: those past the first
+    // `max_sessions - 1` go.
+    let others: Vec<SessionId> = rows(
+        tx.conn,
+        "SELECT id FROM sessions
+          WHERE user_id = ?1 AND id <> ?2 AND revoked_at IS NULL AND refresh_exp > ?3
+          ORDER BY last_used_at DESC, id DESC",
+        params![user, sid, now_s],
+        |r| parsed(r, 0),
+    )?;
+    let keep = (s.max_sessions - 1) as usize;
+    let mut evicted: Vec<SessionId> = others.into_iter().skip(keep).collect();
+    evicted.reverse();
+    for id in &evicted {
+        revoke_one(tx, *id, s.user_id, "evicted")?;
+        tx.audit(s.eviction_event(*id))?;
+    }
+    Ok(evicted)
+}
+
+/// Remembers the sign-in's (device, network) pair; true when it is new for
+/// a user who had signed in before.
+fn remember_device(tx: &Tx<'_>, s: &NewSession) -> rusqlite::Result<bool> {
+    let user = s.user_id.to_string();
+    let seen_before: bool = tx
+        .conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM known_devices WHERE user_id = ?1)")?
+        .query_row([&user], |r| r.get(0))?;
+    let added = tx.exec(
+        "INSERT INTO known_devices (user_id, device, network, first_seen_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (user_id, device, network) DO NOTHING",
+        params![user, s.device, s.network(), micros(s.at)],
+    )? == 1;
+    Ok(added && seen_before)
 }
 
 /// Revokes every live session of a user, inside the caller's write.

@@ -190,6 +190,9 @@ async fn of_concurrent_presenters_of_one_refresh_token_exactly_one_rotates() {
         ip: None,
         user_agent: None,
         at: chrono::Utc::now(),
+        device: "Unknown device".into(),
+        max_sessions: 0,
+        new_device_alerts: false,
     };
     store.open_session(&session, &event(AuditAction::Login)).await.unwrap();
     let presenter = |i: usize| Rotate {

@@ -243,6 +243,9 @@ pub fn new_session(user: UserId, client: &ClientInfo, at: DateTime<Utc>) -> NewS
         ip: client.ip.map(|ip| ip.to_string()),
         user_agent: client.user_agent.clone(),
         at,
+        device: client.user_agent.clone().unwrap_or_else(|| "Unknown device".into()),
+        max_sessions: 0,
+        new_device_alerts: false,
     }
 }
 

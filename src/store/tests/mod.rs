@@ -30,6 +30,7 @@ mod harness;
 mod accounts;
 mod admin;
 mod codes;
+mod devices;
 mod login_defence;
 mod mfa;
 mod operation;

@@ -7,6 +7,7 @@ mod listing;
 mod patch;
 mod removal;
 mod roles;
+mod sessions;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use reqwest::StatusCode;
