@@ -126,6 +126,14 @@ pub struct Config {
     /// Failures of one login id before sign-in attempts are delayed
     /// (§14.1); 0 turns the delay off.
     pub login_failures_before_delay: u32,
+    /// How often an instance on SQLite reads the revocations other
+    /// processes on the file committed (§17).
+    pub revocation_poll: Duration,
+    /// Revoked sessions an instance holds in memory at most; past it,
+    /// Bearer checks read the database until they expired (§17).
+    pub revocation_max_sessions: usize,
+    /// Users an instance caches for the Bearer check at most.
+    pub revocation_max_users: usize,
     /// Where the service reads the time (tests move it).
     pub clock: crate::domain::Clock,
 }
@@ -165,6 +173,9 @@ impl Default for Config {
             cors_origins: Vec::new(),
             require_verified: false,
             login_failures_before_delay: 5,
+            revocation_poll: Duration::from_millis(250),
+            revocation_max_sessions: 1_000_000,
+            revocation_max_users: 100_000,
             clock: crate::domain::Clock::system(),
         }
     }
@@ -351,6 +362,24 @@ impl Config {
                 .ok()
                 .filter(|n| *n <= 1000)
                 .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 0 to 1000)")))?;
+        }
+        if let Some((n, v)) = get("AUTHGATE_REVOCATION_POLL") {
+            c.revocation_poll = positive(n, duration(n, v)?)?;
+            if c.revocation_poll > Duration::from_secs(1) {
+                return Err(bad(n, "must be at most 1s (revocations reach every instance within 1 s)".into()));
+            }
+        }
+        for (var, field) in [
+            ("AUTHGATE_REVOCATION_MAX_SESSIONS", &mut c.revocation_max_sessions),
+            ("AUTHGATE_REVOCATION_MAX_USERS", &mut c.revocation_max_users),
+        ] {
+            if let Some((n, v)) = get(var) {
+                *field = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=100_000_000).contains(n))
+                    .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 1 to 100000000)")))?;
+            }
         }
         c.check_production()?;
         Ok(c)

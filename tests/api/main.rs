@@ -17,6 +17,7 @@ mod passwords;
 mod recovery_quotas;
 mod register;
 mod reuse_grace;
+mod revocation_feed;
 mod routes;
 mod sessions;
 mod sinks;

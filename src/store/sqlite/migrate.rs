@@ -40,6 +40,7 @@ pub(super) const MIGRATIONS: &[Migration] = migrations! {
     3 "name search" "0003_name_search.sql",
     4 "login defence" "0004_login_defence.sql",
     5 "recovery quotas" "0005_recovery_quotas.sql",
+    7 "revocations" "0007_revocations.sql",
 };
 
 /// sqlx's ledger table, as its SQLite driver creates it.

@@ -29,6 +29,7 @@ macro_rules! select_users {
 
 mod admin;
 mod audit;
+mod feed;
 mod login_defence;
 mod migrate;
 mod readers;
@@ -61,6 +62,7 @@ const MAX_READERS: u32 = 4;
 
 pub struct Store {
     writer: Writer,
+    feed: std::sync::Arc<feed::Feed>,
     clock: Clock,
     /// `None` for an in-memory database: reads go to the writer.
     readers: Option<Readers>,
@@ -92,7 +94,8 @@ impl Store {
             (Some(conns), Some((path, flags))) => Some(Readers::start(conns, path, flags)?),
             _ => None,
         };
-        Ok(Store { writer: Writer::start(writer, clock.clone())?, clock, readers })
+        let feed = feed::Feed::new(crate::revocation::Revocations::new(clock.clone()));
+        Ok(Store { writer: Writer::start(writer, clock.clone(), feed.clone())?, feed, clock, readers })
     }
 
     /// Runs `read` on a reader connection (on the writer's, in memory).
