@@ -51,6 +51,7 @@ pub const DB_POOL_CONNECTIONS: &str = "authgate_db_pool_connections";
 pub const REVOCATION_FEED_UP: &str = "authgate_revocation_feed_up";
 pub const REVOCATION_FALLBACKS: &str = "authgate_revocation_fallbacks_total";
 pub const REVOCATION_DATABASE_CHECKS: &str = "authgate_revocation_database_checks_total";
+pub const REVOCATION_ROWS: &str = "authgate_revocation_rows_total";
 pub const REVOCATION_REVOKED_SESSIONS: &str = "authgate_revocation_revoked_sessions";
 pub const REVOCATION_CACHED_USERS: &str = "authgate_revocation_cached_users";
 pub const STORE_OPERATIONS: &str = "authgate_store_operations_total";

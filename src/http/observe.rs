@@ -146,6 +146,7 @@ fn own_samples(svc: &AppState) -> String {
             "Bearer checks memory could not answer (feed down, user not cached yet)",
             r.database_checks as f64,
         ),
+        (telemetry::REVOCATION_ROWS, "counter", "Rows of the revocation feed applied", r.rows as f64),
         (telemetry::REVOCATION_REVOKED_SESSIONS, "gauge", "Revoked sessions held in memory", r.revoked_sessions as f64),
         (telemetry::REVOCATION_CACHED_USERS, "gauge", "Users cached for the Bearer check", r.cached_users as f64),
         (

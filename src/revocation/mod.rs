@@ -84,6 +84,7 @@ struct Inner {
     up: AtomicBool,
     fallbacks: AtomicU64,
     database_checks: AtomicU64,
+    rows: AtomicU64,
     state: RwLock<State>,
 }
 
@@ -117,6 +118,7 @@ impl Revocations {
             up: AtomicBool::new(false),
             fallbacks: AtomicU64::new(0),
             database_checks: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
             state: RwLock::new(state),
         }))
     }
@@ -181,6 +183,7 @@ impl Revocations {
         if rows.is_empty() {
             return;
         }
+        self.0.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
         let now = self.now();
         let mut state = self.write();
         let until = now + duration_micros(state.settings.keep);
@@ -266,6 +269,7 @@ impl Revocations {
             up: self.is_up() && state.overflow_until.is_none(),
             fallbacks: self.0.fallbacks.load(Ordering::Relaxed),
             database_checks: self.0.database_checks.load(Ordering::Relaxed),
+            rows: self.0.rows.load(Ordering::Relaxed),
             revoked_sessions: state.revoked.len(),
             cached_users: state.users.len(),
         }
@@ -293,6 +297,9 @@ pub struct Stats {
     pub fallbacks: u64,
     /// Bearer checks memory could not answer (feed down, user not cached).
     pub database_checks: u64,
+    /// Rows of the feed applied (a row read by both the writer and the
+    /// poll of a SQLite process counts twice).
+    pub rows: u64,
     pub revoked_sessions: usize,
     pub cached_users: usize,
 }

@@ -191,17 +191,16 @@ async fn a_role_change_through_a_shows_in_bs_me_within_a_second() {
 async fn me_asks_nothing_of_the_database_while_the_feed_is_up() {
     let p = pair().await;
     // The sign-in's own change (last_login) may reach B after B cached the
-    // user, and evict it once: wait until a `me` costs B nothing.
+    // user, and evict it once: wait until B has read every row of the feed,
+    // then let one `me` fill the cache.
+    let rows = p.a.query_rows("SELECT CAST(COUNT(*) AS TEXT) FROM revocations", &[]).await;
+    let rows: f64 = rows[0][0].as_deref().and_then(|n| n.parse().ok()).expect("a count");
     let start = Instant::now();
-    loop {
-        let before = metric(&p.b, "authgate_store_operations_total").await;
-        assert_eq!(p.b.get(ME, Some(&p.access)).await.status, StatusCode::OK);
-        if metric(&p.b, "authgate_store_operations_total").await == before {
-            break;
-        }
-        assert!(start.elapsed() < FEED_CHANGE, "B never answers me from memory");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    while metric(&p.b, "authgate_revocation_rows_total").await < rows {
+        assert!(start.elapsed() < FEED_CHANGE, "B has not read the feed's {rows} rows");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(p.b.get(ME, Some(&p.access)).await.status, StatusCode::OK);
     let operations = metric(&p.b, "authgate_store_operations_total").await;
     let checks = metric(&p.b, "authgate_revocation_database_checks_total").await;
 
