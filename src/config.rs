@@ -139,6 +139,14 @@ pub struct Config {
     pub max_sessions_per_user: u32,
     /// Tell a user of a sign-in from a new (device, network) pair (§12).
     pub new_device_alerts: bool,
+    /// How often an instance on SQLite reads the revocations other
+    /// processes on the file committed (§17).
+    pub revocation_poll: Duration,
+    /// Revoked sessions an instance holds in memory at most; past it,
+    /// Bearer checks read the database until they expired (§17).
+    pub revocation_max_sessions: usize,
+    /// Users an instance caches for the Bearer check at most.
+    pub revocation_max_users: usize,
     /// Where the service reads the time (tests move it).
     pub clock: crate::domain::Clock,
 }
@@ -183,6 +191,9 @@ impl Default for Config {
             introspection_tokens: Vec::new(),
             max_sessions_per_user: 0,
             new_device_alerts: false,
+            revocation_poll: Duration::from_millis(250),
+            revocation_max_sessions: 1_000_000,
+            revocation_max_users: 100_000,
             clock: crate::domain::Clock::system(),
         }
     }
@@ -393,6 +404,23 @@ impl Config {
         }
         if let Some((n, v)) = get("AUTHGATE_NEW_DEVICE_ALERTS") {
             c.new_device_alerts = boolean(n, v)?;
+        if let Some((n, v)) = get("AUTHGATE_REVOCATION_POLL") {
+            c.revocation_poll = positive(n, duration(n, v)?)?;
+            if c.revocation_poll > Duration::from_secs(1) {
+                return Err(bad(n, "must be at most 1s (revocations reach every instance within 1 s)".into()));
+            }
+        }
+        for (var, field) in [
+            ("AUTHGATE_REVOCATION_MAX_SESSIONS", &mut c.revocation_max_sessions),
+            ("AUTHGATE_REVOCATION_MAX_USERS", &mut c.revocation_max_users),
+        ] {
+            if let Some((n, v)) = get(var) {
+                *field = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=100_000_000).contains(n))
+                    .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 1 to 100000000)")))?;
+            }
         }
         c.check_production()?;
         Ok(c)

@@ -36,6 +36,7 @@ pub mod testing;
 mod delivery;
 mod flows;
 mod http;
+mod revocation;
 mod server;
 mod state;
 mod store;

@@ -47,6 +47,7 @@ impl Services {
         let channels = Channels::from_config(&config).map_err(crate::error::Error::internal)?;
         channels.announce();
         let tasks = Tasks::default();
+        start_revocation_feed(&store, &tasks, &config);
         let (delivery, _worker) = DeliveryQueue::start(Arc::new(channels), QueueConfig::default(), tasks.clone());
         password_policy::warm_up();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -78,3 +79,33 @@ pub async fn load_secret(store: &Store, config: &Config) -> Result<Secret> {
     );
     Ok(Secret(key))
 }
+/// The revocation feed (contract §17) and the hourly sweep of its old rows:
+/// a row outlives every token it can concern (access lifetime) by far; the
+/// refresh lifetime leaves a day of history to read.
+fn start_revocation_feed(store: &Store, tasks: &Tasks, config: &Config) {
+    let settings = crate::revocation::Settings {
+        keep: config.access_token_ttl + crate::revocation::CLOCK_MARGIN,
+        max_sessions: config.revocation_max_sessions,
+        max_users: config.revocation_max_users,
+    };
+    store.start_feed(tasks, settings, config.revocation_poll);
+    let (store, closing, keep) = (store.clone(), tasks.clone(), config.refresh_token_ttl);
+    tasks.spawn(async move {
+        let sweep = async {
+            loop {
+                tokio::time::sleep(REVOCATION_SWEEP_EVERY).await;
+                match store.sweep_revocations(keep).await {
+                    Ok(n) if n > 0 => tracing::debug!(rows = n, "revocation feed: old rows swept"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "revocation feed: the sweep of old rows failed"),
+                }
+            }
+        };
+        tokio::select! {
+            () = sweep => {}
+            () = closing.closing() => {}
+        }
+    });
+}
+
+const REVOCATION_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);

@@ -64,6 +64,20 @@ impl Tasks {
         self.inner.idle.notify_waiters();
     }
 
+    /// Returns once the tracker is closed: for work that runs until then
+    /// (the revocation feed).
+    pub async fn closing(&self) {
+        loop {
+            let idle = self.inner.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.inner.closed.load(Ordering::Acquire) {
+                return;
+            }
+            idle.await;
+        }
+    }
+
     /// Returns once the tracker is closed and nothing runs.
     pub async fn wait(&self) {
         loop {

@@ -48,6 +48,13 @@ pub const THROTTLED: &str = "authgate_throttled_requests_total";
 pub const HASH_QUEUE_DEPTH: &str = "authgate_hash_queue_depth";
 pub const DELIVERIES: &str = "authgate_deliveries_total";
 pub const DB_POOL_CONNECTIONS: &str = "authgate_db_pool_connections";
+pub const REVOCATION_FEED_UP: &str = "authgate_revocation_feed_up";
+pub const REVOCATION_FALLBACKS: &str = "authgate_revocation_fallbacks_total";
+pub const REVOCATION_DATABASE_CHECKS: &str = "authgate_revocation_database_checks_total";
+pub const REVOCATION_ROWS: &str = "authgate_revocation_rows_total";
+pub const REVOCATION_REVOKED_SESSIONS: &str = "authgate_revocation_revoked_sessions";
+pub const REVOCATION_CACHED_USERS: &str = "authgate_revocation_cached_users";
+pub const STORE_OPERATIONS: &str = "authgate_store_operations_total";
 
 /// The route label of a request that matched no route: unknown paths
 /// collapse into one series instead of one per path tried.
@@ -115,6 +122,17 @@ pub fn db_pool(pool: &'static str, size: u32, idle: u32, in_use: u32, max: u32) 
     for (state, n) in [("size", size), ("idle", idle), ("in_use", in_use), ("max", max)] {
         gauge!(DB_POOL_CONNECTIONS, "pool" => pool, "state" => state).set(f64::from(n));
     }
+}
+
+/// Prometheus text for values of one app (the registry is shared by every
+/// app of the process; these are appended to the scrape of their own app):
+/// `(name, kind, help, value)`.
+pub fn own_samples(samples: &[(&str, &str, &str, f64)]) -> String {
+    let mut out = String::new();
+    for (name, kind, help, value) in samples {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+    }
+    out
 }
 
 /// One answered request. `route` is the route template (never the raw

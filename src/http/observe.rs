@@ -117,8 +117,45 @@ pub async fn metrics(State(svc): State<AppState>) -> Response {
     for (pool, usage) in svc.store.pool_usage() {
         telemetry::db_pool(pool, usage.size, usage.idle, usage.in_use(), usage.max);
     }
-    let body = handle.render();
+    let mut body = handle.render();
+    body.push_str(&own_samples(&svc));
     ([(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], body).into_response()
+}
+
+/// This app's revocation feed and store operations (race-free: not set in
+/// the shared registry, which another app's scrape may be setting).
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+fn own_samples(svc: &AppState) -> String {
+    let r = svc.store.revocations().stats();
+    telemetry::own_samples(&[
+        (
+            telemetry::REVOCATION_FEED_UP,
+            "gauge",
+            "1 while the revocation feed is caught up and Bearer checks read memory; 0 while they read the database",
+            if r.up { 1.0 } else { 0.0 },
+        ),
+        (
+            telemetry::REVOCATION_FALLBACKS,
+            "counter",
+            "Interruptions of the revocation feed (each put Bearer checks on the database until caught up)",
+            r.fallbacks as f64,
+        ),
+        (
+            telemetry::REVOCATION_DATABASE_CHECKS,
+            "counter",
+            "Bearer checks memory could not answer (feed down, user not cached yet)",
+            r.database_checks as f64,
+        ),
+        (telemetry::REVOCATION_ROWS, "counter", "Rows of the revocation feed applied", r.rows as f64),
+        (telemetry::REVOCATION_REVOKED_SESSIONS, "gauge", "Revoked sessions held in memory", r.revoked_sessions as f64),
+        (telemetry::REVOCATION_CACHED_USERS, "gauge", "Users cached for the Bearer check", r.cached_users as f64),
+        (
+            telemetry::STORE_OPERATIONS,
+            "counter",
+            "Operations asked of the database by requests and background work",
+            svc.store.operations() as f64,
+        ),
+    ])
 }
 
 /// `/metrics` added to `router` when metrics are on and not served on an

@@ -60,6 +60,7 @@ macro_rules! contract {
 
         impl super::Store {
             $( $(#[$doc])* pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
+                self.count_operation();
                 match self.backend() {
                     super::Inner::Sqlite(s) => Storage::$name(s $(, $arg)*).await,
                     super::Inner::Postgres(s) => Storage::$name(s $(, $arg)*).await,
@@ -221,6 +222,10 @@ contract! {
     /// Deletes counters whose window ended before `failures_before` and
     /// trust older than `trusted_before`; returns how many rows went.
     async fn sweep_login_defence(&self, failures_before: DateTime<Utc>, trusted_before: DateTime<Utc>) -> u64;
+
+    /// Deletes rows of the revocation feed older than `keep` (by the
+    /// database's clock, which wrote them); returns how many went.
+    async fn sweep_revocations(&self, keep: std::time::Duration) -> u64;
 
     // ------------------------------------------------------- audit and admin
 

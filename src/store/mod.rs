@@ -9,6 +9,8 @@ mod sqlite;
 mod tests;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub use contract::{
     AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, StoredKey, UserChange, UserFilter, UserTaken,
@@ -16,6 +18,8 @@ pub use contract::{
 
 use crate::domain::Clock;
 use crate::error::{Error, Result};
+use crate::revocation::{Revocations, Settings};
+use crate::tasks::Tasks;
 
 /// The database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +46,14 @@ impl Backend {
 /// The store of a deployment: the implementation for its database.
 /// Cloning shares it.
 #[derive(Clone)]
-pub struct Store(Arc<Inner>);
+pub struct Store(Arc<Shared>);
+
+struct Shared {
+    backend: Inner,
+    /// Operations asked of the store (every call of the contract), for
+    /// `/metrics`: shows which requests reach the database.
+    operations: AtomicU64,
+}
 
 enum Inner {
     Sqlite(sqlite::Store),
@@ -60,11 +71,50 @@ impl Store {
             Backend::Sqlite => Inner::Sqlite(sqlite::Store::connect(url, max_connections, clock).await?),
             Backend::Postgres => Inner::Postgres(postgres::Store::connect(url, max_connections, clock).await?),
         };
-        Ok(Store(Arc::new(inner)))
+        Ok(Store(Arc::new(Shared { backend: inner, operations: AtomicU64::new(0) })))
     }
 
     fn backend(&self) -> &Inner {
-        &self.0
+        &self.0.backend
+    }
+
+    fn count_operation(&self) {
+        self.0.operations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Operations asked of the store so far (the feed's own reads aside).
+    pub fn operations(&self) -> u64 {
+        self.0.operations.load(Ordering::Relaxed)
+    }
+
+    /// This instance's memory of revocations, which the store's feed fills.
+    pub fn revocations(&self) -> &Revocations {
+        match self.backend() {
+            Inner::Sqlite(s) => s.revocations(),
+            Inner::Postgres(s) => s.revocations(),
+        }
+    }
+
+    /// Starts the revocation feed on `tasks`, until they close: PostgreSQL
+    /// `LISTEN`, or polling the SQLite file every `poll` (the writer of
+    /// this process hands over its own commits at once). Until it has
+    /// caught up, Bearer checks read the database.
+    pub fn start_feed(&self, tasks: &Tasks, settings: Settings, poll: Duration) {
+        self.revocations().configure(settings);
+        let store = self.clone();
+        let closing = tasks.clone();
+        tasks.spawn(async move {
+            let feed = async {
+                match store.backend() {
+                    Inner::Sqlite(s) => s.run_feed(settings.keep, poll).await,
+                    Inner::Postgres(s) => s.run_feed(settings.keep).await,
+                }
+            };
+            tokio::select! {
+                () = feed => {}
+                () = closing.closing() => {}
+            }
+        });
     }
 }
 

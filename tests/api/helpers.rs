@@ -379,6 +379,34 @@ impl TestApp {
     /// `configure`.
     pub fn peer_config(&self, configure: impl FnOnce(&mut Config)) -> Config {
         test_config(&self.db, configure)
+    /// Rows of a query on this server's database, every column as text.
+    pub async fn query_rows(&self, query: &'static str, binds: &[&str]) -> Vec<super::db::TextRow> {
+        self.db.rows(query, binds).await
+    }
+
+    /// Cuts the revocation feed of the instances on this database:
+    /// PostgreSQL, their listening connections (`pg_terminate_backend`);
+    /// SQLite, the table they poll, moved away until
+    /// `restore_revocation_feed`.
+    pub async fn interrupt_revocation_feed(&self) {
+        match self.db.backend {
+            Backend::Postgres => {
+                self.sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                      WHERE application_name = 'authgate-revocation-feed'
+                        AND query LIKE '%authgate_revocations_' || current_schema() || '%'",
+                    &[],
+                )
+                .await
+            }
+            Backend::Sqlite => self.sql("ALTER TABLE revocations RENAME TO revocations_away", &[]).await,
+        }
+    }
+
+    pub async fn restore_revocation_feed(&self) {
+        if self.db.backend == Backend::Sqlite {
+            self.sql("ALTER TABLE revocations_away RENAME TO revocations", &[]).await;
+        }
     }
 
     /// The SQLite file of this server's database (`None` on PostgreSQL).

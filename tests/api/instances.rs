@@ -29,6 +29,13 @@ async fn a_session_revoked_through_a_cannot_refresh_or_authenticate_through_b() 
     // Assert
     assert_eq!(out.status, StatusCode::OK, "{}", out.body);
     assert_unauthorized(&b.refresh(&refresh).await, "B refreshes a session revoked through A");
+    // Contract §12: the access token is refused on every instance within 1 s
+    // (through the revocation feed; revocation_feed.rs times it).
+    let answered = std::time::Instant::now();
+    while b.get(ME, Some(&access)).await.status == StatusCode::OK {
+        assert!(answered.elapsed() < Duration::from_secs(1), "B accepts an access token of a revoked session");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_unauthorized(&b.get(ME, Some(&access)).await, "B accepts an access token of a revoked session");
 }
 

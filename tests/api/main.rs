@@ -24,6 +24,7 @@ mod passwords;
 mod recovery_quotas;
 mod register;
 mod reuse_grace;
+mod revocation_feed;
 mod routes;
 mod session_limits;
 mod sessions;

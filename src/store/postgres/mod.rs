@@ -10,6 +10,7 @@
 
 mod admin;
 mod audit;
+mod feed;
 mod login_defence;
 mod mfa;
 mod recovery;
@@ -49,6 +50,7 @@ const STATEMENT_CACHE: usize = 256;
 pub struct Store {
     pool: PgPool,
     clock: Clock,
+    feed: std::sync::Arc<feed::Feed>,
 }
 
 impl Store {
@@ -57,6 +59,7 @@ impl Store {
     /// `max_connections` connections.
     pub async fn connect(url: &str, max_connections: u32, clock: Clock) -> Result<Store> {
         let options = PgConnectOptions::from_str(url)?.statement_cache_capacity(STATEMENT_CACHE);
+        let feed = feed::Feed::new(crate::revocation::Revocations::new(clock.clone()), options.clone());
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -71,7 +74,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, clock })
+        Ok(Store { pool, clock, feed })
     }
 
     /// The store's time, in microseconds, as the schema keeps it.

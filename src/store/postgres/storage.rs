@@ -1,4 +1,10 @@
-//! The contract, served by the inherent methods of the other files.
+//! The contract, served by the inherent methods of the other files. A write
+//! that may revoke a session or change a user row reads the revocation feed
+//! before it answers (`settled`, `feed.rs`), so this instance refuses a
+//! revoked token from the answer on; other instances hear of it by
+//! notification. A new write of that kind belongs in that list too (without
+//! it, this instance still hears of it by its own notification, a few
+//! milliseconds later).
 
 use chrono::{DateTime, Utc};
 
@@ -41,23 +47,35 @@ impl Storage for Store {
     }
 
     async fn update_user_names(&self, id: UserId, first_name: &str, last_name: &str, event: &AuditEvent) -> Result<()> {
-        Store::update_user_names(self, id, first_name, last_name, event).await
+        Store::update_user_names(self, id, first_name, last_name, event).await?;
+        self.settled().await;
+        Ok(())
     }
 
     async fn upgrade_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> Result<bool> {
-        Store::upgrade_password_hash(self, id, old_hash, new_hash).await
+        let done = Store::upgrade_password_hash(self, id, old_hash, new_hash).await?;
+        self.settled().await;
+        Ok(done)
     }
 
     async fn replace_password(&self, change: &PasswordChange<'_>, event: &AuditEvent) -> Result<bool> {
-        Store::replace_password(self, change, event).await
+        let done = Store::replace_password(self, change, event).await?;
+        self.settled().await;
+        Ok(done)
     }
 
     async fn open_session(&self, session: &NewSession, event: &AuditEvent) -> Result<Opened> {
-        Store::open_session(self, session, event).await
+        let opened = Store::open_session(self, session, event).await?;
+        self.settled().await;
+        Ok(opened)
     }
 
     async fn rotate_session(&self, rotate: &Rotate) -> Result<Rotation> {
-        Store::rotate_session(self, rotate).await
+        let outcome = Store::rotate_session(self, rotate).await?;
+        if outcome == Rotation::Reused {
+            self.settled().await;
+        }
+        Ok(outcome)
     }
 
     async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>> {
@@ -65,11 +83,15 @@ impl Storage for Store {
     }
 
     async fn revoke_session(&self, session: SessionId, user: UserId, reason: &str, event: &AuditEvent) -> Result<bool> {
-        Store::revoke_session(self, session, user, reason, event).await
+        let done = Store::revoke_session(self, session, user, reason, event).await?;
+        self.settled().await;
+        Ok(done)
     }
 
     async fn revoke_all_sessions(&self, user: UserId, reason: &str, event: &AuditEvent) -> Result<u64> {
-        Store::revoke_all_sessions(self, user, reason, event).await
+        let done = Store::revoke_all_sessions(self, user, reason, event).await?;
+        self.settled().await;
+        Ok(done)
     }
 
     async fn replace_otp(
@@ -102,7 +124,9 @@ impl Storage for Store {
     }
 
     async fn consume_verify_otp(&self, user: UserId, code_hash: &str, event: &AuditEvent) -> Result<bool> {
-        Store::consume_verify_otp(self, user, code_hash, event).await
+        let done = Store::consume_verify_otp(self, user, code_hash, event).await?;
+        self.settled().await;
+        Ok(done)
     }
 
     async fn login_attempt(&self, lock: SoftLock, charge: &Charge, now: DateTime<Utc>) -> Result<Verdict> {
@@ -129,6 +153,10 @@ impl Storage for Store {
         Store::sweep_login_defence(self, failures_before, trusted_before).await
     }
 
+    async fn sweep_revocations(&self, keep: std::time::Duration) -> Result<u64> {
+        Store::sweep_revocations(self, keep).await
+    }
+
     async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
         Store::record_audit(self, event).await
     }
@@ -142,15 +170,21 @@ impl Storage for Store {
     }
 
     async fn change_user(&self, id: UserId, change: &UserChange, event: &AuditEvent) -> Result<AdminWrite> {
-        Store::change_user(self, id, change, event).await
+        let done = Store::change_user(self, id, change, event).await?;
+        self.settled().await;
+        Ok(done)
     }
 
     async fn soft_delete_user(&self, id: UserId, event: &AuditEvent) -> Result<AdminWrite> {
-        Store::soft_delete_user(self, id, event).await
+        let done = Store::soft_delete_user(self, id, event).await?;
+        self.settled().await;
+        Ok(done)
     }
 
     async fn restore_user(&self, id: UserId, event: &AuditEvent) -> Result<AdminWrite> {
-        Store::restore_user(self, id, event).await
+        let done = Store::restore_user(self, id, event).await?;
+        self.settled().await;
+        Ok(done)
     }
 
     async fn signing_keys(&self, alg: Option<&str>, retired_since: DateTime<Utc>) -> Result<Vec<StoredKey>> {
@@ -241,7 +275,9 @@ impl Storage for Store {
     }
 
     async fn reset_mfa(&self, user: UserId, event: &AuditEvent) -> Result<u64> {
-        Store::reset_mfa(self, user, event).await
+        let done = Store::reset_mfa(self, user, event).await?;
+        self.settled().await;
+        Ok(done)
     }
 
     async fn mfa_summaries(&self, users: &[UserId]) -> Result<Vec<(UserId, MfaSummary)>> {

@@ -41,6 +41,7 @@ pub(super) const MIGRATIONS: &[Migration] = migrations! {
     4 "login defence" "0004_login_defence.sql",
     5 "recovery quotas" "0005_recovery_quotas.sql",
     6 "signing keys" "0006_signing_keys.sql",
+    7 "revocations" "0007_revocations.sql",
     8 "sessions devices" "0008_sessions_devices.sql",
     9 "mfa" "0009_mfa.sql",
 };

@@ -29,6 +29,7 @@ macro_rules! select_users {
 
 mod admin;
 mod audit;
+mod feed;
 mod login_defence;
 mod mfa;
 mod migrate;
@@ -63,6 +64,7 @@ const MAX_READERS: u32 = 4;
 
 pub struct Store {
     writer: Writer,
+    feed: std::sync::Arc<feed::Feed>,
     clock: Clock,
     /// `None` for an in-memory database: reads go to the writer.
     readers: Option<Readers>,
@@ -93,7 +95,8 @@ impl Store {
             Location::Memory => None,
         };
         let writer = tokio::task::spawn_blocking(move || open(&location)).await??;
-        Ok(Store { writer: Writer::start(writer, clock.clone())?, clock, readers })
+        let feed = feed::Feed::new(crate::revocation::Revocations::new(clock.clone()));
+        Ok(Store { writer: Writer::start(writer, clock.clone(), feed.clone())?, feed, clock, readers })
     }
 
     /// Runs `read` on a reader connection (on the writer's, in memory).

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 use super::audit::insert_audit;
 use super::closed;
+use super::feed::Feed;
 use crate::domain::{AuditEvent, Clock};
 use crate::error::{Error, Result};
 
@@ -123,14 +124,15 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread that owns `conn`.
-    pub fn start(conn: Connection, clock: Clock) -> Result<Writer> {
+    /// Starts the thread that owns `conn`; it hands the revocations its
+    /// batches commit to `feed` before answering.
+    pub fn start(conn: Connection, clock: Clock, feed: Arc<Feed>) -> Result<Writer> {
         let (queue, rx) = mpsc::channel();
         let busy = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&busy);
         std::thread::Builder::new()
             .name("authgate-sqlite-writer".into())
-            .spawn(move || run(conn, clock, rx, flag))
+            .spawn(move || run(conn, clock, feed, rx, flag))
             .map_err(Error::internal)?;
         Ok(Writer { queue, busy })
     }
@@ -161,7 +163,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, clock: Clock, rx: mpsc::Receiver<Msg>, busy: Arc<AtomicBool>) {
+fn run(conn: Connection, clock: Clock, feed: Arc<Feed>, rx: mpsc::Receiver<Msg>, busy: Arc<AtomicBool>) {
     let mut stop = None;
     while stop.is_none() {
         let Ok(first) = rx.recv() else { break };
@@ -177,7 +179,7 @@ fn run(conn: Connection, clock: Clock, rx: mpsc::Receiver<Msg>, busy: Arc<Atomic
             }
         }
         busy.store(true, Ordering::Relaxed);
-        commit(&conn, &clock, batch);
+        commit(&conn, &clock, &feed, batch);
         busy.store(false, Ordering::Relaxed);
     }
     // Writes queued after the stop are dropped with the channel: their
@@ -189,12 +191,13 @@ fn run(conn: Connection, clock: Clock, rx: mpsc::Receiver<Msg>, busy: Arc<Atomic
     }
 }
 
-/// Runs the batch in one transaction and answers every job.
-fn commit(conn: &Connection, clock: &Clock, mut batch: Vec<Box<dyn Job>>) {
+/// Runs the batch in one transaction and answers every job, once what it
+/// revoked is in this instance's memory (`feed.rs`).
+fn commit(conn: &Connection, clock: &Clock, feed: &Feed, mut batch: Vec<Box<dyn Job>>) {
     if batch.is_empty() {
         return;
     }
-    let ran = (|| -> rusqlite::Result<()> {
+    let ran = (|| -> rusqlite::Result<_> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         for job in &mut batch {
             conn.prepare_cached("SAVEPOINT w")?.execute([])?;
@@ -203,9 +206,19 @@ fn commit(conn: &Connection, clock: &Clock, mut batch: Vec<Box<dyn Job>>) {
             }
             conn.prepare_cached("RELEASE w")?.execute([])?;
         }
-        conn.execute_batch("COMMIT")
+        // A feed that cannot be read must not fail the writes: memory stops
+        // answering (the poll says when it has caught up again).
+        let revoked = feed.read_in_batch(conn).unwrap_or_else(|e| {
+            feed.revocations.feed_down(&e);
+            None
+        });
+        conn.execute_batch("COMMIT")?;
+        Ok(revoked)
     })();
     let failure = ran.as_ref().err().map(ToString::to_string);
+    if let Ok(revoked) = ran {
+        feed.committed(revoked);
+    }
     if let Some(e) = &failure {
         tracing::error!(error = %e, writes = batch.len(), "SQLite: a batch of writes failed");
         if !conn.is_autocommit() {
