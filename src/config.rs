@@ -388,6 +388,7 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.parse().map_err(|_| bad(n, format!("unknown role {s:?} (client, vendor, staff, admin)"))))
                 .collect::<Result<_, _>>()?;
+        }
         if let Some((n, v)) = get("AUTHGATE_JWT_ALGORITHM") {
             c.jwt_algorithm = crate::crypto::signing::JwtAlgorithm::parse(v.trim())
                 .ok_or_else(|| bad(n, format!("unknown algorithm {v:?} (expected HS256, EdDSA, ES256 or RS256)")))?;
@@ -395,6 +396,7 @@ impl Config {
         if let Some((_, v)) = get("AUTHGATE_INTROSPECTION_TOKENS") {
             c.introspection_tokens =
                 v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Secret(s.to_string())).collect();
+        }
         if let Some((n, v)) = get("AUTHGATE_MAX_SESSIONS_PER_USER") {
             c.max_sessions_per_user = v
                 .parse()
@@ -404,6 +406,7 @@ impl Config {
         }
         if let Some((n, v)) = get("AUTHGATE_NEW_DEVICE_ALERTS") {
             c.new_device_alerts = boolean(n, v)?;
+        }
         if let Some((n, v)) = get("AUTHGATE_REVOCATION_POLL") {
             c.revocation_poll = positive(n, duration(n, v)?)?;
             if c.revocation_poll > Duration::from_secs(1) {

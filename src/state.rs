@@ -79,6 +79,7 @@ pub async fn load_secret(store: &Store, config: &Config) -> Result<Secret> {
     );
     Ok(Secret(key))
 }
+
 /// The revocation feed (contract §17) and the hourly sweep of its old rows:
 /// a row outlives every token it can concern (access lifetime) by far; the
 /// refresh lifetime leaves a day of history to read.

@@ -6,9 +6,9 @@ pub mod jwt;
 pub(crate) mod otp;
 pub(crate) mod pool;
 pub mod reset_token;
-pub(crate) mod totp;
 pub mod sealing;
 pub mod signing;
+pub(crate) mod totp;
 
 use subtle::ConstantTimeEq;
 

@@ -4,8 +4,8 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
-pub mod introspect;
 pub mod devices;
+pub mod introspect;
 pub mod login;
 pub mod login_defence;
 pub mod mfa;

@@ -379,6 +379,8 @@ impl TestApp {
     /// `configure`.
     pub fn peer_config(&self, configure: impl FnOnce(&mut Config)) -> Config {
         test_config(&self.db, configure)
+    }
+
     /// Rows of a query on this server's database, every column as text.
     pub async fn query_rows(&self, query: &'static str, binds: &[&str]) -> Vec<super::db::TextRow> {
         self.db.rows(query, binds).await
