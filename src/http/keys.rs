@@ -118,6 +118,9 @@ impl From<Option<Introspection>> for IntrospectionData {
         let token_type = match i.token_type {
             crate::crypto::jwt::TokenType::Access => "access",
             crate::crypto::jwt::TokenType::Refresh => "refresh",
+            // Introspection answers access and refresh tokens only (an
+            // `mfa` token is inactive there), so this is never sent.
+            crate::crypto::jwt::TokenType::Mfa => "mfa",
         };
         IntrospectionData {
             active: true,
