@@ -137,7 +137,7 @@ mod tests {
     fn a_code_matches_its_step_and_one_on_each_side_only() {
         let secret = new_secret();
         assert_eq!(Secret::try_from_base32(&secret).unwrap().as_bytes().len(), 20);
-        let now = 1_800_000_000 - 1_800_000_000 % 30;
+        let now: i64 = 1_800_000_000; // the start of a step (a multiple of 30)
         let code = code_at(&secret, now).unwrap();
         assert_eq!(matching_step(&secret, &code, now), Some(now / 30));
         assert_eq!(matching_step(&secret, &code, now + 30), Some(now / 30));

@@ -29,7 +29,7 @@ pub fn device_label(user_agent: Option<&str>) -> String {
     }
     // woothee names HTTP libraries (curl, wget, …) in `version`.
     if parsed.name == "HTTP Library" {
-        return if known(&parsed.version) { parsed.version.to_string() } else { UNKNOWN_DEVICE.to_string() };
+        return if known(parsed.version) { parsed.version.to_string() } else { UNKNOWN_DEVICE.to_string() };
     }
     let major = parsed.version.split('.').next().filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
     let browser = match major {

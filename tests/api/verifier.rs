@@ -33,5 +33,12 @@ async fn the_verifier_accepts_what_the_server_accepts_and_sees_revocation() {
 
     let out = app.post_as(&access, LOGOUT, &json!({ "refresh": refresh })).await;
     assert_eq!(out.status, reqwest::StatusCode::OK, "{}", out.body);
+    // The verifier is another instance: the revocation reaches it through
+    // the feed, within 1 s (§17).
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while verifier.verify(&access).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "a revoked session still verifies after 1 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(matches!(verifier.verify(&access).await, Err(authgate::Error::Unauthorized(_))), "a revoked session");
 }
