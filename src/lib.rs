@@ -53,6 +53,7 @@ use tokio::time::Instant;
 pub use config::Config;
 use config::MetricsBind;
 pub use error::Error;
+pub use http::openapi::document_value as openapi_document;
 pub use server::Limits;
 use state::{AppState, Services};
 pub use telemetry::log_subscriber;

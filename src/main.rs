@@ -1,4 +1,5 @@
-//! The `authgate` command: serve (the default), migrate, createsuperuser.
+//! The `authgate` command: serve (the default), migrate, createsuperuser,
+//! openapi.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Print the OpenAPI document (as `GET /api/openapi.json` serves it
+    /// with this configuration) and exit.
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,11 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(config).await,
             Command::Createsuperuser { email, phone, password_stdin } => {
                 createsuperuser(config, &email, phone.as_deref(), password_stdin).await
+            }
+            Command::Openapi => {
+                let doc = authgate::openapi_document(config.password_min_length).map_err(|e| e.to_string())?;
+                println!("{doc:#}");
+                Ok(())
             }
         }
     });

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
+use super::rules;
 use crate::domain::UserView;
 
 /// A successful answer: `success` true, `data` the operation's result,
@@ -104,8 +105,11 @@ pub struct LoginData<'a> {
 /// One device session of the caller (contract §12).
 #[derive(Serialize, ToSchema)]
 pub struct SessionView {
+    #[schema(schema_with = rules::uuid)]
     pub id: String,
+    #[schema(schema_with = rules::date_time)]
     pub created_at: String,
+    #[schema(schema_with = rules::date_time)]
     pub last_used_at: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -134,13 +138,17 @@ pub struct UsersPage<'a> {
 /// One audit event (contract §9, §13).
 #[derive(Serialize, ToSchema)]
 pub struct AuditEventView {
+    #[schema(schema_with = rules::uuid)]
     pub id: String,
+    #[schema(schema_with = rules::date_time)]
     pub at: String,
-    #[schema(example = "login")]
+    #[schema(schema_with = rules::audit_action)]
     pub action: String,
-    #[schema(example = "success")]
+    #[schema(schema_with = rules::audit_outcome)]
     pub outcome: String,
+    #[schema(schema_with = rules::uuid_or_null)]
     pub user_id: Option<String>,
+    #[schema(schema_with = rules::uuid_or_null)]
     pub actor_id: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,

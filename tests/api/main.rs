@@ -11,6 +11,7 @@ mod login_defence_networks;
 mod me;
 mod observability;
 mod openapi;
+mod openapi_rules;
 mod otp;
 mod password_races;
 mod passwords;
