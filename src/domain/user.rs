@@ -62,10 +62,10 @@ pub struct UserView<'a> {
     /// A UUIDv7.
     #[schema(format = "uuid", example = "0193c1c4-5e1a-7c3b-9f00-2a4b6c8d0e1f")]
     pub id: String,
-    #[schema(format = "email", example = "ana@example.com")]
+    #[schema(required = true, format = "email", example = "ana@example.com")]
     pub email: Option<&'a str>,
     /// E.164.
-    #[schema(pattern = r"^\+[1-9][0-9]{6,14}$", example = "+14155552671")]
+    #[schema(required = true, pattern = r"^\+[1-9][0-9]{6,14}$", example = "+14155552671")]
     pub phone: Option<&'a str>,
     #[schema(example = "Ana")]
     pub first_name: &'a str,
@@ -78,7 +78,7 @@ pub struct UserView<'a> {
     pub is_active: bool,
     pub is_verified: bool,
     /// RFC 3339, UTC.
-    #[schema(format = DateTime)]
+    #[schema(required = true, format = DateTime)]
     pub last_login: Option<String>,
     #[schema(format = DateTime, example = "2026-11-25T12:00:00.000000Z")]
     pub created_at: String,

@@ -111,7 +111,9 @@ pub struct SessionView {
     pub created_at: String,
     #[schema(schema_with = rules::date_time)]
     pub last_used_at: String,
+    #[schema(required = true)]
     pub ip: Option<String>,
+    #[schema(required = true)]
     pub user_agent: Option<String>,
     /// The session of the access token used for this request.
     pub current: bool,
@@ -132,6 +134,7 @@ pub struct LogoutAllData {
 #[derive(Serialize, ToSchema)]
 pub struct UsersPage<'a> {
     pub users: Vec<UserView<'a>>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -146,11 +149,13 @@ pub struct AuditEventView {
     pub action: String,
     #[schema(schema_with = rules::audit_outcome)]
     pub outcome: String,
-    #[schema(schema_with = rules::uuid_or_null)]
+    #[schema(schema_with = rules::uuid_or_null, required = true)]
     pub user_id: Option<String>,
-    #[schema(schema_with = rules::uuid_or_null)]
+    #[schema(schema_with = rules::uuid_or_null, required = true)]
     pub actor_id: Option<String>,
+    #[schema(required = true)]
     pub ip: Option<String>,
+    #[schema(required = true)]
     pub user_agent: Option<String>,
     /// Free-form JSON describing the event.
     pub detail: Value,
@@ -159,6 +164,7 @@ pub struct AuditEventView {
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEventView>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
