@@ -55,8 +55,15 @@ field name to its messages, problems not tied to a field under `non_field_errors
 `data.error_id`, which is also in the server log.
 
 **Requests.** Bodies are JSON (`Content-Type: application/json`, else 415), at most 64 KiB (else \
-413); JSON that does not parse, or that is not an object, is a 400. An unknown path is a 404; a \
-known path with a method it does not serve is a 405 with an `Allow` header.
+413); JSON that does not parse, or that is not an object, is a 400. A field a body's schema does \
+not name is ignored. An unknown path is a 404; a known path with a method it does not serve is a 405 \
+with an `Allow` header.
+
+**Rules.** Schemas state what the server checks: `format: email`; phones in E.164 with \
+`format: phone` (valid per libphonenumber metadata); the password policy as configured \
+(`NewPassword`); name lengths; role enums. A 400's `errors` names only the fields its schema lists. \
+Links say which answer feeds which request (register, verify-otp, login, refresh, me, sessions, \
+logout).
 
 **Rate limits.** Every feature is throttled (burst or sustained scope); over the limit: 429 with \
 `Retry-After` in seconds.";
