@@ -130,8 +130,8 @@ contract! {
     async fn upgrade_password_hash(&self, id: UserId, old_hash: &str, new_hash: &str) -> bool;
 
     /// Replaces the password, consumes the reset code, revokes every session
-    /// of the user, opens the new one and records the event, in one
-    /// transaction. False (and nothing changed) when the hash (if given) or
+    /// of the user and ends its sign-ins waiting for a second factor, opens
+    /// the new one and records the event, in one transaction. False (and nothing changed) when the hash (if given) or
     /// the code changed meanwhile.
     async fn replace_password(&self, change: &PasswordChange<'_>, event: &AuditEvent) -> bool;
 

@@ -263,3 +263,17 @@ async fn without_totp_recovery_codes_cannot_be_made() {
     let r = t.app.post_as(&t.access, RECOVERY_CODES, &json!({"password": PASSWORD})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_password_change_ends_the_sign_ins_waiting_for_their_second_factor() {
+    let t = Enrolling::start().await;
+    let (secret, _) = t.enrol().await;
+    let pending = t.first_step().await;
+    let change = json!({"current_password": PASSWORD, "new_password": "another long passphrase 7"});
+    let r = t.app.post_as(&t.access, CHANGE_PASSWORD, &change).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_unauthorized(
+        &t.verify(&pending, json!({"code": t.next_code(&secret)})).await,
+        "an mfa_token of the old password",
+    );
+}

@@ -293,6 +293,9 @@ impl Store {
         revoke_all(&mut tx, c.user_id, c.reason, now).await?;
         // A pending SMS reset code must not outlive the password it resets.
         sqlx::query!("DELETE FROM otp_codes WHERE user_id = $1 AND purpose = 'reset'", uid).execute(&mut *tx).await?;
+        // A sign-in waiting for its second factor must not outlive the
+        // password it was started with.
+        sqlx::query!("DELETE FROM mfa_challenges WHERE user_id = $1", uid).execute(&mut *tx).await?;
         if let Some(session) = c.new_session {
             insert_session(&mut tx, session).await?;
         }

@@ -124,6 +124,9 @@ impl Store {
             revoke_all(tx, &user, reason)?;
             // A pending SMS reset code must not outlive the password it resets.
             tx.exec("DELETE FROM otp_codes WHERE user_id = ?1 AND purpose = 'reset'", [&user])?;
+            // A sign-in waiting for its second factor must not outlive the
+            // password it was started with.
+            tx.exec("DELETE FROM mfa_challenges WHERE user_id = ?1", [&user])?;
             if let Some(session) = &session {
                 insert_session(tx, session)?;
             }
