@@ -29,6 +29,10 @@ pub struct NewSession {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub at: DateTime<Utc>,
+    /// The user row's `updated_at` when the sign-in was decided: the session
+    /// opens only if the row is still so (a password reset, deactivation,
+    /// deletion or role change in between wins over the sign-in).
+    pub user_updated_at: DateTime<Utc>,
     /// The device label of `user_agent` (`device::device_label`).
     pub device: String,
     /// With this session open, the user keeps at most this many live

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::revocation::Verdict;
 use crate::state::Services;
 
-use super::tokens::INVALID_TOKEN;
+pub const INVALID_TOKEN: &str = "Token is invalid or expired.";
 
 /// A signed-in caller: the user (active, not deleted) and the session of the
 /// access token they presented.
@@ -36,6 +36,21 @@ pub(crate) async fn check_access(svc: &Services, token: &str) -> Result<(Claims,
     let user = live_session_user(svc, user_id, sid).await?;
     let user = user.filter(User::can_sign_in).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
     Ok((claims, Principal { user, session_id: sid }))
+}
+
+/// The user's current row (any state: the caller decides): from memory
+/// while the revocation feed vouches for it, else read (and remembered).
+pub(super) async fn current_user(svc: &Services, user: UserId) -> Result<Option<User>> {
+    let memory = svc.store.revocations();
+    if let Some(user) = memory.cached_user(user) {
+        return Ok(Some(user));
+    }
+    let generation = memory.generation();
+    let found = svc.store.find_user(user).await?;
+    if let Some(found) = &found {
+        memory.remember(found, generation);
+    }
+    Ok(found)
 }
 
 /// The user of a session that is not revoked (active or not: the caller

@@ -61,31 +61,55 @@ pub async fn login(svc: &Services, login: &str, password: &Password, client: &Cl
     if verdict.needs_upgrade {
         upgrade_hash(svc, &user, password);
     }
-    admitted.signed_in(svc).await;
     let factors = svc.store.mfa_status(user.id).await?;
     if factors.has_second_factor() {
+        // The password was no failure, but the sign-in is not over: §14.1's
+        // counters reset only once the last factor has passed.
+        admitted.forgive(svc).await;
         return Ok(LoggedIn::SecondFactor(mfa::challenge(svc, &user, &factors).await?));
     }
+    admitted.signed_in(svc).await;
     Ok(LoggedIn::SignedIn(open_session(svc, user, client).await?))
 }
 
 /// The end of a sign-in (after the password, or the second factor): the
-/// session, `last_login` and the audit event.
-pub(super) async fn open_session(svc: &Services, mut user: User, client: &ClientInfo) -> Result<SignedIn> {
+/// session, `last_login` and the audit event. If the account changed while
+/// the sign-in was decided (a password reset, a deactivation, a new role),
+/// it is decided once more on the account as it is now: the same password
+/// hash and still allowed to sign in, or refused.
+pub(super) async fn open_session(svc: &Services, user: User, client: &ClientInfo) -> Result<SignedIn> {
+    if let Some(signed_in) = try_open_session(svc, &user, client).await? {
+        return Ok(signed_in);
+    }
+    let now = svc.store.find_user(user.id).await?.filter(|now| {
+        now.password_hash == user.password_hash
+            && now.can_sign_in()
+            && (now.is_verified || !svc.config.require_verified)
+    });
+    let Some(now) = now else {
+        return Err(Error::Unauthorized(INVALID_CREDENTIALS));
+    };
+    try_open_session(svc, &now, client).await?.ok_or(Error::Unauthorized(INVALID_CREDENTIALS))
+}
+
+/// Opens the session unless the user's row changed since `user` was read.
+async fn try_open_session(svc: &Services, user: &User, client: &ClientInfo) -> Result<Option<SignedIn>> {
     let now = svc.clock.now();
-    let (session, tokens) = tokens::new_session(svc, &user, client, now);
+    let (session, tokens) = tokens::new_session(svc, user, client, now);
     let event = AuditEvent::new(AuditAction::Login, Outcome::Success, Some(user.id), client)
         .with_detail(json!({"session_id": session.id.to_string()}));
-    let opened = svc.store.open_session(&session, &event).await?;
+    let Some(opened) = svc.store.open_session(&session, &event).await? else {
+        return Ok(None);
+    };
     if !opened.evicted.is_empty() {
         tracing::info!(user_id = %user.id, evicted = opened.evicted.len(), "sessions beyond the limit revoked");
     }
     if opened.new_device && svc.config.new_device_alerts {
-        devices::alert_new_device(svc, &user, &session, client).await;
+        devices::alert_new_device(svc, user, &session, client).await;
     }
-    user.last_login = Some(now);
+    let user = User { last_login: Some(now), ..user.clone() };
     telemetry::login(LoginOutcome::Success);
-    Ok(SignedIn { tokens, user })
+    Ok(Some(SignedIn { tokens, user }))
 }
 
 /// Why a sign-in failed. The audit event (read by admins) says which; the

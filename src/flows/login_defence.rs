@@ -77,6 +77,33 @@ pub async fn admit(svc: &Services, raw_login: &str, user: Option<&User>, client:
     }
 }
 
+/// A second factor about to be checked (§15.2), admitted and counted as
+/// a failure of each login id of the account (its email and its phone: the
+/// factor belongs to the account, whichever id the sign-in used), or
+/// refused with the delay's 429 when any of them is delayed.
+pub async fn admit_second_factor(svc: &Services, user: &User, client: &ClientInfo) -> Result<SecondFactor> {
+    let ids = [user.email.as_ref().map(|e| e.as_str().to_owned()), user.phone.as_ref().map(|p| p.as_str().to_owned())];
+    let mut admitted = Vec::new();
+    for id in ids.into_iter().flatten() {
+        admitted.push(admit(svc, &id, Some(user), client).await?);
+    }
+    Ok(SecondFactor(admitted))
+}
+
+/// A second factor being checked: a failure of each of the account's login
+/// ids until it proves right. Dropping it (a wrong answer) leaves them.
+#[must_use = "a right second factor must reset the counters"]
+pub struct SecondFactor(Vec<Admitted>);
+
+impl SecondFactor {
+    /// The last factor passed: the sign-in succeeded (§14.1 resets).
+    pub async fn signed_in(self, svc: &Services) {
+        for admitted in self.0 {
+            admitted.signed_in(svc).await;
+        }
+    }
+}
+
 /// §14.1's count for a login id: its failures in the current window, from
 /// every network (what §20's adaptive challenge counts).
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::login::{self, SignedIn};
+use super::login_defence;
 use crate::crypto::jwt::{Claims, TokenType};
 use crate::crypto::{otp, totp};
 use crate::domain::mfa::{MFA_TOKEN_SECS, MfaStatus};
@@ -218,6 +219,7 @@ pub async fn verify(svc: &Services, mfa_token: &str, answer: &Answer, client: &C
         return Err(dead());
     }
     let user = svc.store.find_user(user_id).await?.filter(User::can_sign_in).ok_or_else(dead)?;
+    let defence = login_defence::admit_second_factor(svc, &user, client).await?;
     let status = svc.store.mfa_status(user.id).await?;
     let right = match answer {
         Answer::Code(code) => accept_totp(svc, user.id, &status, code).await?,
@@ -235,5 +237,6 @@ pub async fn verify(svc: &Services, mfa_token: &str, answer: &Answer, client: &C
         return Err(dead());
     }
     svc.store.record_audit(&event(Outcome::Success)).await?;
+    defence.signed_in(svc).await;
     login::open_session(svc, user, client).await
 }

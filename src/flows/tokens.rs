@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::unix;
+use super::{auth, unix};
 use crate::crypto::jwt::{Claims, TokenType, claims};
 use crate::domain::device::device_label;
 use crate::domain::session::{NewSession, RefreshState, Rotate, Rotation};
@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::state::Services;
 use crate::telemetry;
 
-pub const INVALID_TOKEN: &str = "Token is invalid or expired.";
+pub use super::auth::INVALID_TOKEN;
 
 #[derive(Clone)]
 pub struct TokenPair {
@@ -68,6 +68,7 @@ pub fn new_session(svc: &Services, user: &User, client: &ClientInfo, now: DateTi
         ip: client.ip.map(|i| i.to_string()),
         user_agent: client.user_agent.clone(),
         at: now,
+        user_updated_at: user.updated_at,
         device: device_label(client.user_agent.as_deref()),
         max_sessions: svc.config.max_sessions_per_user,
         new_device_alerts: svc.config.new_device_alerts,
@@ -102,7 +103,7 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
     };
     let presented = verify_refresh(svc, token).ok_or_else(invalid)?;
     let (user_id, sid) = (presented.user_id, presented.session_id);
-    let user = svc.store.find_user(user_id).await?.filter(User::can_sign_in).ok_or_else(invalid)?;
+    let user = auth::current_user(svc, user_id).await?.filter(User::can_sign_in).ok_or_else(invalid)?;
     let now = svc.clock.now();
     let next = refresh_state(svc, now);
     let rotate = Rotate {

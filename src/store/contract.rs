@@ -145,8 +145,12 @@ contract! {
     /// at the limit leave exactly the limit), and a pair new for a user who
     /// had signed in before is audited `new_device` when
     /// `session.new_device_alerts`. Returns the evicted sessions and
-    /// whether the device is new.
-    async fn open_session(&self, session: &NewSession, event: &AuditEvent) -> Opened;
+    /// whether the device is new; `None`, with nothing written, when the
+    /// user's row no longer has `session.user_updated_at` (it changed since
+    /// the sign-in read it). The check holds the user's row, so a password
+    /// write that revokes every session either comes first (and this sign-in
+    /// opens nothing) or after (and revokes this session too).
+    async fn open_session(&self, session: &NewSession, event: &AuditEvent) -> Option<Opened>;
 
     /// Rotates the session's refresh token from the presented one to
     /// `rotate.next`, recording the presenter as the session's latest

@@ -16,6 +16,7 @@ mod login_defence_networks;
 mod me;
 mod mfa;
 mod mfa_admin;
+mod mfa_defence;
 mod observability;
 mod openapi;
 mod otp;

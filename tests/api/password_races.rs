@@ -288,3 +288,45 @@ async fn a_hash_upgrade_started_before_shutdown_is_finished_when_serve_returns()
     served.expect("the serving task").expect("serve ends cleanly");
     assert!(old.password_hash(&id).await.starts_with("argon2$"), "the upgrade was cut off by the shutdown");
 }
+
+// ------------------------------------------------- sign-in against change
+
+/// Sign-ins with the old password racing a password change: whichever
+/// order they take, once the change has answered, no session opened with
+/// the old password is live (one that verified the old hash before the
+/// change and opened after it would be, without the store's check that the
+/// account is still as the sign-in read it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_sign_in_with_the_old_password_outlives_a_password_change_it_raced() {
+    // Arrange
+    let app = spawn_app().await;
+    for round in 0..5 {
+        let email = unique_email();
+        let (_, access, _) = app.signed_in(&email).await;
+        let sign_in = || {
+            let (app, email) = (&app, email.clone());
+            async move { app.post(LOGIN, &json!({"email_or_phone": email, "password": PASSWORD})).await }
+        };
+        let body = json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD});
+
+        // Act
+        let (change, a, b, c, d) =
+            tokio::join!(app.post_as(&access, CHANGE_PASSWORD, &body), sign_in(), sign_in(), sign_in(), sign_in());
+
+        // Assert
+        assert_eq!(change.status, StatusCode::OK, "round {round}: {}", change.body);
+        for r in [a, b, c, d].iter().filter(|r| login_status(r) == StatusCode::OK) {
+            let old = text(&r.body["data"]["access"]);
+            refused_within_a_second(&app, &old).await;
+        }
+    }
+}
+
+/// Revocation reaches the Bearer check within 1 s (contract §12).
+async fn refused_within_a_second(app: &TestApp, access: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while app.get(ME, Some(access)).await.status != StatusCode::UNAUTHORIZED {
+        assert!(tokio::time::Instant::now() < deadline, "a session opened with the old password is live");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

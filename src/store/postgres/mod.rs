@@ -14,6 +14,7 @@ mod feed;
 mod login_defence;
 mod mfa;
 mod recovery;
+mod rotations;
 mod sessions;
 mod signing_keys;
 mod storage;
@@ -51,6 +52,7 @@ pub struct Store {
     pool: PgPool,
     clock: Clock,
     feed: std::sync::Arc<feed::Feed>,
+    rotations: rotations::Rotations,
 }
 
 impl Store {
@@ -74,7 +76,8 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, clock, feed })
+        let rotations = rotations::Rotations::start(pool.clone(), clock.clone());
+        Ok(Store { pool, clock, feed, rotations })
     }
 
     /// The store's time, in microseconds, as the schema keeps it.

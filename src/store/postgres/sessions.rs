@@ -19,19 +19,30 @@ impl Store {
     /// session limit or new-device alerts, in a transaction that first
     /// locks the user's row, so concurrent sign-ins of one user (on any
     /// instance) take turns and those at the limit leave exactly the limit.
-    pub async fn open_session(&self, s: &NewSession, event: &AuditEvent) -> Result<Opened> {
+    pub async fn open_session(&self, s: &NewSession, event: &AuditEvent) -> Result<Option<Opened>> {
         if s.max_sessions == 0 && !s.new_device_alerts {
             let mut conn = self.pool.acquire().await?;
-            let new_device = open(&mut conn, s, event, self.now()).await?;
+            let Some(new_device) = open(&mut conn, s, event, self.now()).await? else {
+                return Ok(None);
+            };
             event.log();
-            return Ok(Opened { evicted: Vec::new(), new_device });
+            return Ok(Some(Opened { evicted: Vec::new(), new_device }));
         }
         let mut tx = self.pool.begin().await?;
-        sqlx::query!("SELECT id FROM users WHERE id = $1 FOR UPDATE", s.user_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let unchanged = sqlx::query!(
+            "SELECT id FROM users WHERE id = $1 AND updated_at = $2 FOR UPDATE",
+            s.user_id.to_string(),
+            micros(s.user_updated_at),
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if unchanged.is_none() {
+            return Ok(None);
+        }
         let now = self.now();
-        let new_device = open(&mut tx, s, event, now).await?;
+        let Some(new_device) = open(&mut tx, s, event, now).await? else {
+            return Ok(None);
+        };
         let mut events = vec![event.clone()];
         if new_device && s.new_device_alerts {
             events.push(s.new_device_event());
@@ -45,16 +56,23 @@ impl Store {
         }
         tx.commit().await?;
         events.iter().for_each(AuditEvent::log);
-        Ok(Opened { evicted, new_device })
+        Ok(Some(Opened { evicted, new_device }))
     }
 
     /// A current token rotates in one statement, whose CTE also writes the
-    /// audit event (the common case: one round trip). Any other token is
+    /// audit event (the common case), shared with the rotations waiting
+    /// beside it (`rotations`: one statement and one commit for the batch;
+    /// alone, the same statement for one, if the batch failed). Any other token is
     /// judged by `judge_stale` on the session row locked `FOR UPDATE`, with
     /// the clock read once the lock is held. Concurrent presenters of one
     /// token queue on the row: the first rotates, the others find it moved
     /// on and are judged as stale.
     pub async fn rotate_session(&self, r: &Rotate) -> Result<Rotation> {
+        match self.rotations.rotate(r).await {
+            Some(true) => return Ok(Rotation::Rotated),
+            Some(false) => return self.judge_stale_token(r).await,
+            None => {}
+        }
         let now = self.now();
         let event = rotation_event(r, &Rotation::Rotated);
         let a = AuditRow::of(&event, now);
@@ -212,32 +230,38 @@ impl Store {
 /// The sign-in's one statement: the session, `last_login`, the trusted
 /// network, the (device, network) pair and the event. True when the pair is
 /// new for a user who had signed in before (every CTE reads the snapshot
-/// from before the statement, so `prior` does not see `added`).
-async fn open(conn: &mut PgConnection, s: &NewSession, event: &AuditEvent, now: i64) -> Result<bool> {
+/// from before the statement, so `prior` does not see `added`). `None`,
+/// nothing written, when the user's row is no longer as the sign-in read
+/// it: `signed_in` takes the row's lock, and a writer that held it makes
+/// PostgreSQL recheck `updated_at` on the row as committed.
+async fn open(conn: &mut PgConnection, s: &NewSession, event: &AuditEvent, now: i64) -> Result<Option<bool>> {
     let trusted = s.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()).map(|ip| network(ip).to_string());
     let a = AuditRow::of(event, now);
-    let new_device = sqlx::query_scalar!(
-        r#"WITH opened AS (
+    let row = sqlx::query!(
+        r#"WITH signed_in AS (
+               UPDATE users SET last_login = $6 WHERE id = $2 AND updated_at = $21
+               RETURNING id
+           ), opened AS (
                INSERT INTO sessions (id, user_id, refresh_jti, refresh_iat, refresh_exp, created_at, last_used_at,
                                      ip, user_agent)
-               VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)
-           ), signed_in AS (
-               UPDATE users SET last_login = $6 WHERE id = $2
+               SELECT $1, $2, $3, $4, $5, $6, $6, $7, $8 FROM signed_in
            ), trusted AS (
                INSERT INTO trusted_networks (user_id, network, last_success_at)
-               SELECT $2, $9, $6 WHERE $9::text IS NOT NULL
+               SELECT $2, $9, $6 FROM signed_in WHERE $9::text IS NOT NULL
                ON CONFLICT (user_id, network) DO UPDATE SET last_success_at = excluded.last_success_at
            ), prior AS (
                SELECT EXISTS (SELECT 1 FROM known_devices WHERE user_id = $2) AS seen
            ), added AS (
-               INSERT INTO known_devices (user_id, device, network, first_seen_at) VALUES ($2, $19, $20, $6)
+               INSERT INTO known_devices (user_id, device, network, first_seen_at)
+               SELECT $2, $19, $20, $6 FROM signed_in
                ON CONFLICT (user_id, device, network) DO NOTHING
                RETURNING 1
            ), logged AS (
                INSERT INTO audit_events (id, at, action, outcome, user_id, actor_id, ip, user_agent, detail)
-               VALUES ($10, $11, $12, $13, $14, $15, $16, $17, $18)
+               SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM signed_in
            )
-           SELECT EXISTS (SELECT 1 FROM added) AND (SELECT seen FROM prior) AS "new_device!""#,
+           SELECT EXISTS (SELECT 1 FROM signed_in) AS "opened!",
+                  EXISTS (SELECT 1 FROM added) AND (SELECT seen FROM prior) AS "new_device!""#,
         s.id.to_string(),
         s.user_id.to_string(),
         s.refresh.jti.as_str(),
@@ -258,10 +282,11 @@ async fn open(conn: &mut PgConnection, s: &NewSession, event: &AuditEvent, now: 
         a.detail,
         s.device,
         s.network(),
+        micros(s.user_updated_at),
     )
     .fetch_one(conn)
     .await?;
-    Ok(new_device)
+    Ok(row.opened.then_some(row.new_device))
 }
 
 /// Revokes the user's least recently used live sessions beyond

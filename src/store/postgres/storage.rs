@@ -64,7 +64,7 @@ impl Storage for Store {
         Ok(done)
     }
 
-    async fn open_session(&self, session: &NewSession, event: &AuditEvent) -> Result<Opened> {
+    async fn open_session(&self, session: &NewSession, event: &AuditEvent) -> Result<Option<Opened>> {
         let opened = Store::open_session(self, session, event).await?;
         self.settled().await;
         Ok(opened)

@@ -52,10 +52,11 @@ fn owner() -> ClientInfo {
 async fn signed_in(store: &Store, clock: &Clock) -> (UserId, SessionId, Jti) {
     let user =
         store.create_user(&new_user("ada@example.com"), None, &event(AuditAction::Register, UserId::new())).await;
-    let user = user.unwrap().unwrap().id;
+    let user = user.unwrap().unwrap();
     let session = NewSession {
         id: SessionId::new(),
-        user_id: user,
+        user_id: user.id,
+        user_updated_at: user.updated_at,
         refresh: RefreshState { jti: Jti::random(), iat: clock.unix(), exp: clock.unix() + 3600 },
         ip: Some("203.0.113.9".into()),
         user_agent: Some("app/1.0".into()),
@@ -64,8 +65,8 @@ async fn signed_in(store: &Store, clock: &Clock) -> (UserId, SessionId, Jti) {
         max_sessions: 0,
         new_device_alerts: false,
     };
-    store.open_session(&session, &event(AuditAction::Login, user)).await.unwrap();
-    (user, session.id, session.refresh.jti)
+    store.open_session(&session, &event(AuditAction::Login, user.id)).await.unwrap().unwrap();
+    (user.id, session.id, session.refresh.jti)
 }
 
 fn rotate(user: UserId, session: SessionId, presented: &Jti, clock: &Clock) -> Rotate {

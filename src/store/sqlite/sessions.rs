@@ -24,12 +24,21 @@ impl Store {
     /// Records a sign-in: the session, the user's `last_login`, its network,
     /// its (device, network) pair, the evictions beyond the session limit
     /// and the audit events, in one write. The writer runs one write at a
-    /// time, so concurrent sign-ins at the limit leave exactly the limit.
-    pub async fn open_session(&self, s: &NewSession, event: &AuditEvent) -> Result<Opened> {
+    /// time, so concurrent sign-ins at the limit leave exactly the limit,
+    /// and a password write that revokes every session comes wholly before
+    /// this one (which then finds the user changed and opens nothing) or
+    /// wholly after.
+    pub async fn open_session(&self, s: &NewSession, event: &AuditEvent) -> Result<Option<Opened>> {
         let (s, event) = (s.clone(), event.clone());
         self.write(move |tx| {
+            let unchanged = tx.exec(
+                "UPDATE users SET last_login = ?2 WHERE id = ?1 AND updated_at = ?3",
+                params![s.user_id.to_string(), micros(s.at), micros(s.user_updated_at)],
+            )?;
+            if unchanged == 0 {
+                return Ok(None);
+            }
             insert_session(tx, &s)?;
-            tx.exec("UPDATE users SET last_login = ?2 WHERE id = ?1", params![s.user_id.to_string(), micros(s.at)])?;
             remember_network(tx, &s)?;
             tx.audit(event)?;
             let new_device = remember_device(tx, &s)?;
@@ -37,7 +46,7 @@ impl Store {
                 tx.audit(s.new_device_event())?;
             }
             let evicted = evict(tx, &s)?;
-            Ok(Opened { evicted, new_device })
+            Ok(Some(Opened { evicted, new_device }))
         })
         .await
     }

@@ -12,7 +12,7 @@ use super::migrate::{MIGRATIONS, checksum};
 use super::{Location, Store, location};
 use crate::domain::AuditAction;
 use crate::domain::session::{NewSession, RefreshState, Rotate, Rotation};
-use crate::domain::{AuditEvent, ClientInfo, Clock, Email, Jti, LoginId, Outcome, Role, SessionId, UserId};
+use crate::domain::{AuditEvent, ClientInfo, Clock, Email, Jti, LoginId, Outcome, Role, SessionId, User, UserId};
 use crate::store::contract::NewUser;
 
 /// A fresh folder, removed when the guard goes.
@@ -46,7 +46,7 @@ fn event(action: AuditAction) -> AuditEvent {
     AuditEvent::new(action, Outcome::Success, None, &ClientInfo::default())
 }
 
-async fn a_user(store: &Store, email: &str) -> UserId {
+async fn a_user(store: &Store, email: &str) -> User {
     let new = NewUser {
         id: UserId::new(),
         email: Some(Email::parse(email).unwrap()),
@@ -57,7 +57,7 @@ async fn a_user(store: &Store, email: &str) -> UserId {
         role: Role::Client,
         is_verified: false,
     };
-    store.create_user(&new, None, &event(AuditAction::Register)).await.unwrap().unwrap().id
+    store.create_user(&new, None, &event(AuditAction::Register)).await.unwrap().unwrap()
 }
 
 async fn count(store: &Store, sql: &'static str) -> i64 {
@@ -171,7 +171,7 @@ async fn an_undone_write_answers_its_value_and_leaves_nothing() {
 #[tokio::test]
 async fn an_in_memory_database_is_one_database_for_reads_and_writes() {
     let store = migrated("sqlite::memory:").await;
-    let id = a_user(&store, "bea@example.com").await;
+    let id = a_user(&store, "bea@example.com").await.id;
     let found = store.find_user(id).await.unwrap().expect("the user written is read back");
     assert_eq!(found.email.unwrap().as_str(), "bea@example.com");
 }
@@ -185,7 +185,8 @@ async fn of_concurrent_presenters_of_one_refresh_token_exactly_one_rotates() {
     let refresh = |jti: &str| RefreshState { jti: Jti::from_claim(jti), iat: 1, exp: i64::MAX / 2 };
     let session = NewSession {
         id: SessionId::new(),
-        user_id: user,
+        user_id: user.id,
+        user_updated_at: user.updated_at,
         refresh: refresh("first"),
         ip: None,
         user_agent: None,
@@ -194,7 +195,8 @@ async fn of_concurrent_presenters_of_one_refresh_token_exactly_one_rotates() {
         max_sessions: 0,
         new_device_alerts: false,
     };
-    store.open_session(&session, &event(AuditAction::Login)).await.unwrap();
+    store.open_session(&session, &event(AuditAction::Login)).await.unwrap().unwrap();
+    let user = user.id;
     let presenter = |i: usize| Rotate {
         session_id: session.id,
         user_id: user,
@@ -231,7 +233,7 @@ async fn of_concurrent_presenters_of_one_refresh_token_exactly_one_rotates() {
 async fn after_close_every_call_fails_cleanly() {
     let dir = TempDir::new();
     let store = migrated(&dir.url()).await;
-    let id = a_user(&store, "dan@example.com").await;
+    let id = a_user(&store, "dan@example.com").await.id;
     store.close().await;
     assert!(store.find_user(id).await.is_err());
     assert!(store.setting_or_insert("k", "v").await.is_err());

@@ -212,7 +212,7 @@ async fn replace_password_revokes_sessions_consumes_the_code_and_opens_the_new_s
     let (s1, s2) = (db.sign_in(user.id, &phone).await, db.sign_in(user.id, &client("198.51.100.7", "laptop/2")).await);
     let net = "203.0.113.0/24";
     reset_code(db, user.id, net, "reset-code").await;
-    let fresh = new_session(user.id, &phone, db.clock.now());
+    let fresh = new_session(&user, &phone, db.clock.now());
     let change = PasswordChange {
         user_id: user.id,
         old_hash: None,
@@ -271,3 +271,31 @@ async fn replace_password_changes_nothing_when_the_hash_or_code_changed(db: &Db)
     assert_eq!(db.audit("password_change").await.len(), 1);
 }
 on_each_backend!(replace_password_changes_nothing_when_the_hash_or_code_changed);
+
+/// A sign-in decided on the user as read before a password reset opens
+/// nothing once the reset has committed (its session would outlive the
+/// reset's revocation of every session); read again, it opens.
+async fn open_session_refuses_a_sign_in_decided_before_a_password_change(db: &Db) {
+    let user = db.user(new_user("hal@example.com")).await;
+    let phone = client("203.0.113.9", "phone/1");
+    let decided = new_session(&user, &phone, db.clock.now());
+    db.clock.advance(std::time::Duration::from_secs(1));
+    let change = PasswordChange {
+        user_id: user.id,
+        old_hash: None,
+        new_hash: "reset-password",
+        reason: "password_reset",
+        reset_code: None,
+        new_session: None,
+    };
+    assert!(db.store.replace_password(&change, &event(AuditAction::PasswordReset, Some(user.id))).await.unwrap());
+
+    let opened = db.store.open_session(&decided, &event(AuditAction::Login, Some(user.id))).await.unwrap();
+
+    assert_eq!(opened, None, "the user changed since the sign-in read it");
+    assert!(db.store.list_sessions(user.id).await.unwrap().is_empty());
+    assert!(db.audit("login").await.is_empty(), "no event for a session not opened");
+    let again = new_session(&db.reload(user.id).await, &phone, db.clock.now());
+    assert!(db.store.open_session(&again, &event(AuditAction::Login, Some(user.id))).await.unwrap().is_some());
+}
+on_each_backend!(open_session_refuses_a_sign_in_decided_before_a_password_change);

@@ -9,9 +9,9 @@ use crate::domain::{AuditAction, ClientInfo, SessionId, UserId};
 
 /// Opens a session of `user` for `client` now, under `max` sessions.
 async fn sign_in_under(db: &Db, user: UserId, client: &ClientInfo, max: u32, alerts: bool) -> (NewSession, Opened) {
-    let mut session = new_session(user, client, db.clock.now());
+    let mut session = new_session(&db.reload(user).await, client, db.clock.now());
     (session.max_sessions, session.new_device_alerts) = (max, alerts);
-    let opened = db.store.open_session(&session, &event(AuditAction::Login, Some(user))).await.unwrap();
+    let opened = db.store.open_session(&session, &event(AuditAction::Login, Some(user))).await.unwrap().unwrap();
     (session, opened)
 }
 
@@ -78,18 +78,19 @@ on_each_backend!(open_session_without_a_limit_evicts_nothing);
 /// Many sign-ins of one user at once, at the limit, leave exactly the
 /// limit, round after round; every eviction is reported once and audited.
 async fn concurrent_sign_ins_at_the_limit_leave_exactly_the_limit(db: &Db) {
-    let user = db.user(new_user("con@example.com")).await.id;
+    let user = db.user(new_user("con@example.com")).await;
     let mut reported = Vec::new();
     for round in 0..4 {
         let results = at_once((0..8).map(|i| {
             let store = db.store.clone();
-            let mut session = new_session(user, &client("203.0.113.9", &format!("app/{i}")), db.clock.now());
+            let mut session = new_session(&user, &client("203.0.113.9", &format!("app/{i}")), db.clock.now());
             session.max_sessions = 3;
-            async move { store.open_session(&session, &event(AuditAction::Login, Some(user))).await.unwrap() }
+            let id = user.id;
+            async move { store.open_session(&session, &event(AuditAction::Login, Some(id))).await.unwrap().unwrap() }
         }))
         .await;
         reported.extend(results.into_iter().flat_map(|o| o.evicted));
-        assert_eq!(live(db, user).await.len(), 3, "round {round}");
+        assert_eq!(live(db, user.id).await.len(), 3, "round {round}");
         db.clock.advance(Duration::from_secs(1));
     }
     let distinct: std::collections::HashSet<_> = reported.iter().collect();

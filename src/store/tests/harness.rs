@@ -108,9 +108,9 @@ impl Db {
 
     /// Opens a session of `user` for `client` now, refreshable for a day.
     pub async fn sign_in(&self, user: UserId, client: &ClientInfo) -> NewSession {
-        let session = new_session(user, client, self.clock.now());
+        let session = new_session(&self.reload(user).await, client, self.clock.now());
         let event = AuditEvent::new(AuditAction::Login, Outcome::Success, Some(user), client);
-        self.store.open_session(&session, &event).await.expect("the session opens");
+        self.store.open_session(&session, &event).await.expect("no store error").expect("the session opens");
         session
     }
 
@@ -234,11 +234,13 @@ pub fn client(ip: &str, agent: &str) -> ClientInfo {
     ClientInfo { ip: Some(ip.parse().expect("an IP address")), user_agent: Some(agent.into()) }
 }
 
-/// A session of `user` for `client` opened at `at`, refreshable for a day.
-pub fn new_session(user: UserId, client: &ClientInfo, at: DateTime<Utc>) -> NewSession {
+/// A session of `user` (as read now) for `client` opened at `at`,
+/// refreshable for a day.
+pub fn new_session(user: &User, client: &ClientInfo, at: DateTime<Utc>) -> NewSession {
     NewSession {
         id: SessionId::new(),
-        user_id: user,
+        user_id: user.id,
+        user_updated_at: user.updated_at,
         refresh: refresh_state(at, Duration::from_secs(24 * 3600)),
         ip: client.ip.map(|ip| ip.to_string()),
         user_agent: client.user_agent.clone(),

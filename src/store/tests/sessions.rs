@@ -182,7 +182,7 @@ on_each_backend!(rotate_session_an_older_ancestor_is_reuse);
 async fn rotate_session_an_expired_or_unknown_session_is_dead(db: &Db) {
     let user = db.user(new_user("oda@example.com")).await;
     let phone = client("203.0.113.9", "phone/1");
-    let mut short = new_session(user.id, &phone, db.clock.now());
+    let mut short = new_session(&user, &phone, db.clock.now());
     short.refresh = refresh_state(db.clock.now(), Duration::from_secs(60));
     db.store.open_session(&short, &event(AuditAction::Login, Some(user.id))).await.unwrap();
     let long = db.sign_in(user.id, &phone).await;
@@ -261,7 +261,35 @@ async fn revoke_session_and_revoke_all_sessions(db: &Db) {
         assert!(db.store.find_session_user(user.id, *sid).await.unwrap().is_none());
     }
     assert_eq!(db.audit("logout_all").await.len(), 1);
-    let r = rotate(db, &new_session(user.id, &phone, db.clock.now()), &Jti::random(), &phone);
+    let r = rotate(db, &new_session(&user, &phone, db.clock.now()), &Jti::random(), &phone);
     assert_eq!(db.store.rotate_session(&r).await.unwrap(), Rotation::Dead);
 }
 on_each_backend!(revoke_session_and_revoke_all_sessions);
+
+/// Many sessions rotating at once (on PostgreSQL, batched into shared
+/// statements) each rotate, with one event each, and each session holds
+/// its own presenter's new token.
+async fn rotate_session_many_sessions_at_once_each_rotate(db: &Db) {
+    let user = db.user(new_user("pia@example.com")).await;
+    let mut rotations = Vec::new();
+    for i in 0..24 {
+        let device = client("203.0.113.9", &format!("device/{i}"));
+        let session = db.sign_in(user.id, &device).await;
+        rotations.push(rotate(db, &session, &session.refresh.jti, &device));
+    }
+
+    let outcomes = at_once(rotations.iter().cloned().map(|r| {
+        let store = db.store.clone();
+        async move { store.rotate_session(&r).await.unwrap() }
+    }))
+    .await;
+
+    assert!(outcomes.iter().all(|o| *o == Rotation::Rotated), "{outcomes:?}");
+    assert_eq!(db.audit("token_refresh").await.len(), 24);
+    for r in &rotations {
+        let again = Rotate { next: refresh_state(db.clock.now(), DAY), ..r.clone() };
+        let moved_on = Rotate { presented_jti: r.next.jti.clone(), ..again };
+        assert_eq!(db.store.rotate_session(&moved_on).await.unwrap(), Rotation::Rotated, "the new token is current");
+    }
+}
+on_each_backend!(rotate_session_many_sessions_at_once_each_rotate);
