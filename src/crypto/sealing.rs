@@ -1,7 +1,8 @@
-//! Private signing keys at rest (contract §17): sealed with
-//! ChaCha20-Poly1305 under a key derived from `AUTHGATE_SECRET_KEY` by
-//! HKDF-SHA256, the key id as associated data so a sealed key cannot be
-//! moved to another row. Stored as `base64url(nonce || ciphertext || tag)`.
+//! Secrets at rest: private signing keys (contract §17) and TOTP secrets
+//! (§15.1), sealed with ChaCha20-Poly1305 under a key derived from
+//! `AUTHGATE_SECRET_KEY` by HKDF-SHA256 (one key per kind of secret), the
+//! row's id (key id, user id) as associated data so a sealed secret cannot
+//! be moved to another row. Stored as `base64url(nonce || ciphertext || tag)`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -10,23 +11,30 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-/// Separates this key from anything else ever derived from the secret.
-const INFO: &[u8] = b"authgate signing-key sealing v1";
+/// Separate these keys from each other and anything else ever derived
+/// from the secret.
+const SIGNING_KEYS: &[u8] = b"authgate signing-key sealing v1";
+const TOTP_SECRETS: &[u8] = b"authgate totp-secret sealing v1";
 const NONCE_LEN: usize = 12;
 
 pub struct Sealer(ChaCha20Poly1305);
 
 impl Sealer {
-    /// The sealer of the deployment whose signing secret is `secret`.
+    /// The sealer of signing keys of the deployment whose secret is `secret`.
     pub fn new(secret: &[u8]) -> Sealer {
-        Sealer::from_key(derive(secret, INFO))
+        Sealer::from_key(derive(secret, SIGNING_KEYS))
+    }
+
+    /// The sealer of TOTP secrets of the deployment whose secret is `secret`.
+    pub fn for_totp(secret: &[u8]) -> Sealer {
+        Sealer::from_key(derive(secret, TOTP_SECRETS))
     }
 
     fn from_key(key: [u8; 32]) -> Sealer {
         Sealer(ChaCha20Poly1305::new(&Key::from(key)))
     }
 
-    /// Seals `plaintext` for the key `kid`, under a fresh random nonce.
+    /// Seals `plaintext` for the row `kid`, under a fresh random nonce.
     pub fn seal(&self, kid: &str, plaintext: &[u8]) -> String {
         B64.encode(self.seal_with(rand::random(), kid.as_bytes(), plaintext))
     }
@@ -37,8 +45,8 @@ impl Sealer {
         [&nonce[..], &sealed].concat()
     }
 
-    /// The plaintext, or `None` when `sealed` was not sealed for `kid`
-    /// under this secret (or was altered).
+    /// The plaintext, or `None` when `sealed` was not sealed for the row
+    /// `kid` by this sealer (or was altered).
     pub fn open(&self, kid: &str, sealed: &str) -> Option<Vec<u8>> {
         let bytes = B64.decode(sealed).ok()?;
         if bytes.len() < NONCE_LEN {

@@ -1,9 +1,12 @@
 //! Time-based one-time passwords (RFC 6238: HMAC-SHA-1, 6 digits, 30 s
 //! steps) by `totp-rs`, recovery codes, and the enrolment QR code as SVG by
-//! `qrcode`. Nothing here stores anything: the flows keep the secret and
-//! the last accepted step, so that a step's code is accepted once.
+//! `qrcode`. Nothing here stores anything: the flows keep the secret
+//! (sealed, `seal_secret`) and the last accepted step, so that a step's
+//! code is accepted once.
 
 use totp_rs::{Builder, Secret, Totp};
+
+use super::sealing::Sealer;
 
 /// 160 bits, RFC 4226's recommended length (contract §15.1: at least 160).
 const SECRET_BYTES: usize = 20;
@@ -14,6 +17,22 @@ const STEP_SECS: u64 = 30;
 pub fn new_secret() -> String {
     let bytes: [u8; SECRET_BYTES] = rand::random();
     Secret::from(bytes.to_vec()).to_base32()
+}
+
+/// The secret as stored: sealed for its user under `server_secret`, so a
+/// copy of the database alone cannot make codes.
+pub fn seal_secret(server_secret: &[u8], user: &str, secret_b32: &str) -> String {
+    Sealer::for_totp(server_secret).seal(user, secret_b32.as_bytes())
+}
+
+/// The secret from what is stored: sealed (`seal_secret`), or a base32
+/// secret stored in the clear before secrets were sealed. `None` when it
+/// is neither (altered, another user's, another server secret).
+pub fn open_secret(server_secret: &[u8], user: &str, stored: &str) -> Option<String> {
+    match Sealer::for_totp(server_secret).open(user, stored) {
+        Some(plain) => String::from_utf8(plain).ok(),
+        None => Secret::try_from_base32(stored).is_ok().then(|| stored.to_owned()),
+    }
 }
 
 fn totp(secret_b32: &str) -> Option<Totp> {
@@ -113,6 +132,19 @@ pub fn normalize_recovery_code(typed: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SERVER: &[u8] = b"a-server-secret-for-the-unit-tests-0123456789";
+
+    #[test]
+    fn a_sealed_secret_opens_for_its_user_only_and_a_clear_one_still_opens() {
+        let secret = new_secret();
+        let sealed = seal_secret(SERVER, "user-a", &secret);
+        assert!(!sealed.contains(&secret));
+        assert_eq!(open_secret(SERVER, "user-a", &sealed).as_deref(), Some(secret.as_str()));
+        assert_eq!(open_secret(SERVER, "user-b", &sealed), None, "moved to another user's row");
+        assert_eq!(open_secret(b"another-server-secret-0123456789abcdef", "user-a", &sealed), None);
+        assert_eq!(open_secret(SERVER, "user-a", &secret).as_deref(), Some(secret.as_str()), "stored before sealing");
+    }
 
     /// RFC 6238 appendix B, SHA-1 rows: the key is the ASCII of
     /// "12345678901234567890"; the RFC prints 8 digits, of which a 6-digit

@@ -4,7 +4,8 @@
 /// A TOTP enrolment: pending until its first code confirms it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Totp {
-    /// Base32 (RFC 4648), as the authenticator app was given it.
+    /// As stored: sealed (`crypto::totp::seal_secret`) around the base32
+    /// secret the authenticator app was given.
     pub secret: String,
     pub confirmed: bool,
     /// The last step (`unix / 30`) whose code was accepted: a code of this

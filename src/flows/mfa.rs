@@ -32,7 +32,8 @@ pub async fn status(svc: &Services, user: &User) -> Result<MfaStatus> {
 /// Starts (or restarts) a TOTP enrolment: pending until confirmed.
 pub async fn setup_totp(svc: &Services, user: &User) -> Result<Enrolment> {
     let secret = totp::new_secret();
-    if !svc.store.begin_totp(user.id, &secret).await? {
+    let sealed = totp::seal_secret(svc.secret.0.as_bytes(), &user.id.to_string(), &secret);
+    if !svc.store.begin_totp(user.id, &sealed).await? {
         return Err(Error::Conflict(crate::error::FieldErrors::single(
             "non_field_errors",
             "Two-factor authentication is already enabled.",
@@ -57,7 +58,8 @@ pub async fn confirm_totp(svc: &Services, user: &User, code: &str, client: &Clie
         .totp
         .filter(|t| !t.confirmed)
         .ok_or_else(|| Error::field("code", "There is no pending two-factor setup: start with totp/setup."))?;
-    let step = totp::matching_step(&pending.secret, code, svc.clock.unix()).ok_or_else(wrong)?;
+    let secret = open_secret(svc, user.id, &pending.secret).ok_or_else(wrong)?;
+    let step = totp::matching_step(&secret, code, svc.clock.unix()).ok_or_else(wrong)?;
     let codes = totp::new_recovery_codes();
     let event = AuditEvent::new(AuditAction::MfaEnabled, Outcome::Success, Some(user.id), client)
         .with_detail(json!({"method": "totp"}));
@@ -143,7 +145,8 @@ async fn second_factor_answered(
 
 async fn accept_totp(svc: &Services, user: UserId, status: &MfaStatus, code: &str) -> Result<bool> {
     let active = status.totp.as_ref().filter(|t| t.confirmed);
-    match active.and_then(|t| totp::matching_step(&t.secret, code, svc.clock.unix())) {
+    let secret = active.and_then(|t| open_secret(svc, user, &t.secret));
+    match secret.and_then(|s| totp::matching_step(&s, code, svc.clock.unix())) {
         Some(step) => svc.store.accept_totp_step(user, step).await,
         None => Ok(false),
     }
@@ -153,6 +156,16 @@ async fn use_recovery_code(svc: &Services, user: UserId, typed: &str, client: &C
     let Some(code) = totp::normalize_recovery_code(typed) else { return Ok(false) };
     let event = AuditEvent::new(AuditAction::RecoveryCodeUsed, Outcome::Success, Some(user), client);
     svc.store.use_recovery_code(user, &digest(svc, user, &code), &event).await
+}
+
+/// The TOTP secret from its stored form; `None` (logged) when it cannot
+/// be opened, as after a change of `AUTHGATE_SECRET_KEY`.
+fn open_secret(svc: &Services, user: UserId, stored: &str) -> Option<String> {
+    let secret = totp::open_secret(svc.secret.0.as_bytes(), &user.to_string(), stored);
+    if secret.is_none() {
+        tracing::warn!(user_id = %user, "a stored TOTP secret does not open with this server's secret key");
+    }
+    secret
 }
 
 fn digest(svc: &Services, user: UserId, code: &str) -> String {

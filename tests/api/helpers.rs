@@ -265,7 +265,7 @@ impl TestApp {
     // a deleted account, an expired code) and reading what no endpoint
     // returns. The only SQL of the suite, valid on SQLite and PostgreSQL.
 
-    async fn sql(&self, query: &'static str, binds: &[&str]) {
+    pub async fn sql(&self, query: &'static str, binds: &[&str]) {
         self.db.execute(query, binds).await;
     }
 

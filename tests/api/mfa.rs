@@ -277,3 +277,21 @@ async fn a_password_change_ends_the_sign_ins_waiting_for_their_second_factor() {
         "an mfa_token of the old password",
     );
 }
+
+/// The secret at rest is sealed with the server's key (a copy of the
+/// database alone makes no codes); one stored in the clear before secrets
+/// were sealed still works.
+#[tokio::test]
+async fn the_totp_secret_is_sealed_at_rest_and_a_clear_one_from_before_still_works() {
+    let t = Enrolling::start().await;
+    let (secret, _) = t.enrol().await;
+    let stored = t.app.query_rows("SELECT secret FROM mfa_totp WHERE user_id = $1", &[&t.user_id]).await;
+    let stored = stored.into_iter().next().and_then(|mut r| r.remove(0)).expect("a stored secret");
+    assert!(!stored.contains(&secret), "the secret is not stored in the clear");
+
+    t.app.sql("UPDATE mfa_totp SET secret = $1 WHERE user_id = $2", &[&secret, &t.user_id]).await;
+
+    let token = t.first_step().await;
+    let r = t.verify(&token, json!({"code": t.next_code(&secret)})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
