@@ -1,5 +1,6 @@
 mod admin;
 mod connections;
+mod crash;
 mod db;
 mod devices;
 mod edge;
