@@ -18,6 +18,7 @@ mod mfa;
 mod mfa_admin;
 mod observability;
 mod openapi;
+mod openapi_rules;
 mod otp;
 mod password_races;
 mod passwords;
