@@ -218,7 +218,7 @@ pub struct VerifyBody {
     #[schema(schema_with = rules::recovery_code)]
     recovery_code: Option<String>,
     /// A WebAuthn assertion (§15.3).
-    #[schema(value_type = Object, nullable = false)]
+    #[schema(value_type = Object, required = false)]
     webauthn: Option<serde_json::Value>,
 }
 

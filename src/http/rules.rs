@@ -195,11 +195,18 @@ pub fn body_rules() -> Vec<(&'static str, Value)> {
     vec![
         ("RegisterBody", one_of(&["email"], &["phone"])),
         ("ResetConfirmBody", one_of(&["uidb64", "token"], &["email_or_phone", "otp"])),
-        // Exactly one answer (`code`, `recovery_code` or `webauthn`).
-        (
-            "VerifyBody",
-            json!({"oneOf": [{"required": ["code"]}, {"required": ["recovery_code"]}, {"required": ["webauthn"]}]}),
-        ),
+        // Exactly one answer (`code`, `recovery_code` or `webauthn`): at
+        // least one, and no two (`anyOf` and `not`, which client
+        // generators read as optional fields, where `oneOf` misleads them).
+        ("VerifyBody", {
+            let (code, recovery, webauthn) = ("code", "recovery_code", "webauthn");
+            json!({
+                "anyOf": [{"required": [code]}, {"required": [recovery]}, {"required": [webauthn]}],
+                "not": {"anyOf": [
+                    {"required": [code, recovery]}, {"required": [code, webauthn]}, {"required": [recovery, webauthn]},
+                ]},
+            })
+        }),
     ]
 }
 

@@ -203,8 +203,9 @@ async fn second_factors_introspection_and_admin_sessions_state_their_rules() {
     assert_eq!(schema(&doc, "CodeBody")["required"], json!(["code"]));
     let verify = schema(&doc, "VerifyBody");
     assert_eq!(verify["required"], json!(["mfa_token"]));
-    let answers: Vec<&Value> = verify["oneOf"].as_array().expect("one answer").iter().map(|a| &a["required"]).collect();
+    let answers: Vec<&Value> = verify["anyOf"].as_array().expect("an answer").iter().map(|a| &a["required"]).collect();
     assert_eq!(answers, [&json!(["code"]), &json!(["recovery_code"]), &json!(["webauthn"])]);
+    assert_eq!(verify["not"]["anyOf"].as_array().map(Vec::len), Some(3), "no two answers: {verify}");
     let mfa_required = &schema(&doc, "MfaRequiredData")["properties"];
     assert_eq!(mfa_required["methods"]["items"]["enum"], json!(["totp", "recovery_code", "webauthn"]));
     let introspect = &doc["paths"]["/api/v1/auth/introspect/"]["post"];
