@@ -251,6 +251,11 @@ def fill_reset_confirm(case):
         body["otp"] = delivered(phone, since, r"password reset code is (\d{6})").group(1)
 
 
+def fill_login(case):
+    # Generated credentials name no account (401): the run's user's.
+    case.body["email_or_phone"], case.body["password"] = USERS["user"]
+
+
 def fill_refresh(case):
     email, password = USERS["user"]
     case.body["refresh"] = sign_in(email, password)["refresh"]
@@ -422,6 +427,7 @@ def fill_cursor(path, key):
 
 FILL = {
     "register": fill_register,
+    "login": fill_login,
     "verify_otp": fill_verify_otp,
     "reset_confirm": fill_reset_confirm,
     "refresh": fill_refresh,
