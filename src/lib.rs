@@ -55,6 +55,7 @@ pub use config::Config;
 use config::MetricsBind;
 pub use error::Error;
 pub use flows::auth::Principal;
+pub use http::openapi::document_value as openapi_document;
 pub use server::Limits;
 use state::{AppState, Services};
 pub use telemetry::log_subscriber;

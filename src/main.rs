@@ -1,5 +1,5 @@
 //! The `authgate` command: serve (the default), migrate, createsuperuser,
-//! keys rotate|list.
+//! keys rotate|list, openapi.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -38,6 +38,9 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Print the OpenAPI document (as `GET /api/openapi.json` serves it
+    /// with this configuration) and exit.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -74,6 +77,11 @@ fn main() -> ExitCode {
             }
             Command::Keys { command: KeysCommand::Rotate } => rotate_key(config).await,
             Command::Keys { command: KeysCommand::List } => list_keys(config).await,
+            Command::Openapi => {
+                let doc = authgate::openapi_document(config.password_min_length).map_err(|e| e.to_string())?;
+                println!("{doc:#}");
+                Ok(())
+            }
         }
     });
     match result {

@@ -23,7 +23,7 @@ pub(crate) use clock::{from_micros, micros};
 pub use email::Email;
 pub use ids::{Jti, SessionId, UserId};
 pub use login_id::LoginId;
-pub use password::Password;
+pub use password::{MAX_BYTES as PASSWORD_MAX_BYTES, Password};
 pub use phone::Phone;
 pub use role::Role;
 pub use user::{AuthProvider, User, UserView, rfc3339};

@@ -11,6 +11,8 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 4] = [Role::Client, Role::Vendor, Role::Staff, Role::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Client => "client",

@@ -4,7 +4,9 @@ use serde_json::{Value, json};
 
 use super::{Email, Phone, Role, UserId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// In the OpenAPI document as the enum of its names (`as_str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum AuthProvider {
     Email,
     Phone,
@@ -58,12 +60,12 @@ pub fn rfc3339(t: &DateTime<Utc>) -> String {
 #[schema(as = User)]
 pub struct UserView<'a> {
     /// A UUIDv7.
-    #[schema(example = "0193c1c4-5e1a-7c3b-9f00-2a4b6c8d0e1f")]
+    #[schema(format = "uuid", example = "0193c1c4-5e1a-7c3b-9f00-2a4b6c8d0e1f")]
     pub id: String,
-    #[schema(example = "ana@example.com")]
+    #[schema(required = true, format = "email", example = "ana@example.com")]
     pub email: Option<&'a str>,
     /// E.164.
-    #[schema(example = "+14155552671")]
+    #[schema(required = true, pattern = r"^\+[1-9][0-9]{6,14}$", example = "+14155552671")]
     pub phone: Option<&'a str>,
     #[schema(example = "Ana")]
     pub first_name: &'a str,
@@ -71,19 +73,20 @@ pub struct UserView<'a> {
     pub last_name: &'a str,
     pub role: Role,
     /// `email` if registered with an email, else `phone` (`google` is reserved).
-    #[schema(example = "email")]
+    #[schema(value_type = AuthProvider, example = "email")]
     pub auth_provider: &'static str,
     pub is_active: bool,
     pub is_verified: bool,
     /// RFC 3339, UTC.
+    #[schema(required = true, format = DateTime)]
     pub last_login: Option<String>,
-    #[schema(example = "2026-11-25T12:00:00.000000Z")]
+    #[schema(format = DateTime, example = "2026-11-25T12:00:00.000000Z")]
     pub created_at: String,
-    #[schema(example = "2026-11-25T12:00:00.000000Z")]
+    #[schema(format = DateTime, example = "2026-11-25T12:00:00.000000Z")]
     pub updated_at: String,
     /// Only on soft-deleted users, as the admin API shows them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, format = DateTime)]
     pub deleted_at: Option<String>,
 }
 

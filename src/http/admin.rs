@@ -14,8 +14,9 @@ use uuid::Uuid;
 use super::extract::{Admin, Client, FromRaw, Staff, Typed};
 use super::forms::Form;
 use super::reply::ok;
+use super::rules;
 use super::schemas::{AdminUser, AdminUserData, AuditEventView, AuditPage, Envelope, ErrorEnvelope, UsersPage};
-use crate::domain::{Role, User, UserId};
+use crate::domain::{Outcome, Role, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
 use crate::flows::admin;
 use crate::state::AppState;
@@ -107,12 +108,13 @@ fn user_id(raw: &str) -> Result<UserId> {
 /// Search users (staff and admins), newest first, a page at a time.
 #[utoipa::path(get, path = "/admin/users/", security(("bearer" = [])),
     params(
-        ("q" = Option<String>, Query, description = "Searched in email, phone and names."),
+        ("q" = Option<String>, Query, pattern = r"^[^\x00]*$", description = "Searched in email, phone and names."),
         ("role" = Option<Role>, Query),
         ("is_active" = Option<bool>, Query),
         ("is_verified" = Option<bool>, Query),
         ("deleted" = Option<bool>, Query, description = "`true` lists soft-deleted users only."),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("cursor" = Option<String>, Query, pattern = r"^[A-Za-z0-9_-]+$",
+            description = "`next_cursor` of the previous page, as it was sent (opaque)."),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)."),
     ),
     responses(
@@ -144,7 +146,7 @@ pub async fn list_users(
 
 /// One user, soft-deleted ones included (staff and admins).
 #[utoipa::path(get, path = "/admin/users/{id}/", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    params(("id" = String, Path, format = "uuid", description = "The user's id (a UUID).")),
     responses(
         (status = 200, description = "The user.", body = Envelope<AdminUserData>),
         (status = 403, description = "Neither staff nor admin.", body = ErrorEnvelope),
@@ -161,12 +163,11 @@ pub async fn get_user(State(svc): State<AppState>, _: Staff, Path(id): Path<Stri
 pub struct PatchBody {
     is_active: Option<bool>,
     is_verified: Option<bool>,
-    #[schema(max_length = 150, example = "Ana")]
+    #[schema(schema_with = rules::first_name)]
     first_name: Option<String>,
-    #[schema(max_length = 150, example = "Silva")]
+    #[schema(schema_with = rules::last_name)]
     last_name: Option<String>,
-    /// `client`, `vendor`, `staff` or `admin`.
-    #[schema(example = "staff")]
+    #[schema(schema_with = rules::role)]
     role: Option<String>,
 }
 
@@ -193,7 +194,7 @@ impl TryFrom<PatchBody> for UserChange {
 
 /// Change a user (admins). Deactivation revokes every session of the user.
 #[utoipa::path(patch, path = "/admin/users/{id}/", security(("bearer" = [])), request_body = PatchBody,
-    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    params(("id" = String, Path, format = "uuid", description = "The user's id (a UUID).")),
     responses(
         (status = 200, description = "The updated user.", body = Envelope<AdminUserData>),
         (status = 400, description = "A field is invalid, or the change would leave no active admin.",
@@ -215,7 +216,7 @@ pub async fn patch_user(
 
 /// Soft-delete a user (admins); every session of the user is revoked.
 #[utoipa::path(delete, path = "/admin/users/{id}/", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    params(("id" = String, Path, format = "uuid", description = "The user's id (a UUID).")),
     responses(
         (status = 200, description = "The deleted user.", body = Envelope<AdminUserData>),
         (status = 400, description = "The last active admin cannot be deleted.", body = ErrorEnvelope),
@@ -234,7 +235,7 @@ pub async fn delete_user(
 
 /// Undo a soft delete (admins).
 #[utoipa::path(post, path = "/admin/users/{id}/restore/", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    params(("id" = String, Path, format = "uuid", description = "The user's id (a UUID).")),
     responses(
         (status = 200, description = "The restored user.", body = Envelope<AdminUserData>),
         (status = 400, description = "The user is not deleted.", body = ErrorEnvelope),
@@ -256,12 +257,14 @@ pub async fn restore_user(
 /// The audit trail (staff and admins), newest first, a page at a time.
 #[utoipa::path(get, path = "/admin/audit/", security(("bearer" = [])),
     params(
-        ("user_id" = Option<String>, Query, description = "Events about this user (a UUID)."),
-        ("action" = Option<String>, Query, description = "`login`, `login_failed`, `register`, …"),
-        ("outcome" = Option<String>, Query, description = "`success` or `failure`."),
-        ("since" = Option<String>, Query, description = "RFC 3339, e.g. 2026-01-31T12:00:00Z."),
-        ("until" = Option<String>, Query, description = "RFC 3339."),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("user_id" = Option<String>, Query, format = "uuid", description = "Events about this user."),
+        ("action" = Option<String>, Query, pattern = r"^[^\x00]*$",
+            description = "An action (`login`, `login_failed`, `register`, …); any other text matches nothing."),
+        ("outcome" = Option<Outcome>, Query),
+        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339, e.g. 2026-01-31T12:00:00Z."),
+        ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339."),
+        ("cursor" = Option<String>, Query, pattern = r"^[A-Za-z0-9_-]+$",
+            description = "`next_cursor` of the previous page, as it was sent (opaque)."),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)."),
     ),
     responses(
@@ -327,7 +330,7 @@ async fn admin_user<'u>(svc: &AppState, user: &'u User) -> Result<AdminUserData<
 /// Remove a user's second factors (admins): TOTP, recovery codes and
 /// passkeys; every session of the user is revoked.
 #[utoipa::path(post, path = "/admin/users/{id}/mfa/reset/", operation_id = "admin_reset_mfa", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    params(("id" = String, Path, format = "uuid", description = "The user's id (a UUID).")),
     responses(
         (status = 200, description = "The user, without second factors.", body = Envelope<AdminUserData>),
         (status = 403, description = "Not an admin.", body = ErrorEnvelope),

@@ -25,7 +25,7 @@ fn session_id(raw: &str) -> Result<SessionId> {
 /// A user's live sessions, newest first (staff and admins).
 #[utoipa::path(get, path = "/admin/users/{id}/sessions/", operation_id = "admin_list_sessions",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    params(("id" = String, Path, format = "uuid", description = "The user's id (a UUID).")),
     responses(
         (status = 200, description = "The user's active sessions.", body = Envelope<AdminSessionsData>),
         (status = 403, description = "Neither staff nor admin.", body = ErrorEnvelope),
@@ -41,8 +41,8 @@ pub async fn list(State(svc): State<AppState>, _: Staff, Path(id): Path<String>)
 #[utoipa::path(delete, path = "/admin/users/{id}/sessions/{sid}/", operation_id = "admin_revoke_session",
     security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "The user's id (a UUID)."),
-        ("sid" = String, Path, description = "A session id from the user's session list."),
+        ("id" = String, Path, format = "uuid", description = "The user's id (a UUID)."),
+        ("sid" = String, Path, format = "uuid", description = "A session id from the user's session list."),
     ),
     responses(
         (status = 200, description = "The session is revoked.", body = Envelope<Empty>),
@@ -64,7 +64,7 @@ pub async fn revoke(
 /// Revoke every session of a user (admins).
 #[utoipa::path(post, path = "/admin/users/{id}/logout-all/", operation_id = "admin_logout_all",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id (a UUID).")),
+    params(("id" = String, Path, format = "uuid", description = "The user's id (a UUID).")),
     responses(
         (status = 200, description = "Every session of the user is revoked.", body = Envelope<LogoutAllData>),
         (status = 403, description = "Not an admin.", body = ErrorEnvelope),

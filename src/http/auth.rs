@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::extract::{Auth, Client, FromRaw, Typed};
 use super::forms::Form;
 use super::reply::{created, ok};
+use super::rules;
 use super::schemas::{
     Empty, Envelope, ErrorEnvelope, LoginAnswer, LoginData, MfaRequiredData, RegisterData, TokenPair, UserData,
 };
@@ -19,10 +20,9 @@ use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
-    /// An email address or a phone number.
-    #[schema(required = true, nullable = false, example = "ana@example.com")]
+    #[schema(schema_with = rules::login_id, required = true)]
     email_or_phone: Option<String>,
-    #[schema(required = true, nullable = false, example = "correct horse battery staple")]
+    #[schema(schema_with = rules::password, required = true)]
     password: Option<String>,
 }
 
@@ -83,22 +83,21 @@ pub async fn login(
     }
 }
 
-/// At least one of `email` and `phone` is required.
+/// At least one of `email` and `phone` is required (null or `""` counts
+/// as absent).
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterBody {
-    #[schema(example = "ana@example.com")]
+    #[schema(schema_with = rules::email)]
     email: Option<String>,
-    /// E.164 after normalization; spaces, dashes and parentheses are accepted.
-    #[schema(example = "+14155552671")]
+    #[schema(schema_with = rules::phone)]
     phone: Option<String>,
-    #[schema(required = true, nullable = false, example = "correct horse battery staple")]
+    #[schema(schema_with = rules::new_password, required = true)]
     password: Option<String>,
-    #[schema(required = true, nullable = false, max_length = 150, example = "Ana")]
+    #[schema(schema_with = rules::first_name, required = true)]
     first_name: Option<String>,
-    #[schema(max_length = 150, example = "")]
+    #[schema(schema_with = rules::last_name)]
     last_name: Option<String>,
-    /// `client` (the default) or `vendor`.
-    #[schema(example = "client")]
+    #[schema(schema_with = rules::self_role)]
     role: Option<String>,
 }
 
@@ -148,8 +147,7 @@ pub async fn register(
 
 #[derive(Deserialize, ToSchema)]
 pub struct RefreshBody {
-    /// A refresh token.
-    #[schema(required = true, nullable = false, example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…")]
+    #[schema(schema_with = rules::token, required = true)]
     refresh: Option<String>,
 }
 
@@ -204,10 +202,10 @@ pub async fn logout(
 
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyOtpBody {
-    #[schema(required = true, nullable = false, example = "ana@example.com")]
+    #[schema(schema_with = rules::email_or_phone, required = true)]
     email_or_phone: Option<String>,
     /// The 6-digit code sent at registration.
-    #[schema(required = true, nullable = false, example = "123456")]
+    #[schema(schema_with = rules::code, required = true)]
     otp: Option<String>,
 }
 
@@ -249,7 +247,7 @@ pub async fn verify_otp(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResendOtpBody {
-    #[schema(required = true, nullable = false, example = "ana@example.com")]
+    #[schema(schema_with = rules::email_or_phone, required = true)]
     email_or_phone: Option<String>,
 }
 

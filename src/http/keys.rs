@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::extract::{FromRaw, Typed, bearer_token};
 use super::forms::Form;
 use super::reply::ok;
+use super::rules;
 use super::schemas::{Envelope, ErrorEnvelope};
 use crate::error::{Error, Result};
 use crate::flows::introspect::{self, Introspection};
@@ -54,7 +55,7 @@ impl FromRequestParts<AppState> for IntrospectionClient {
 #[derive(Deserialize, ToSchema)]
 pub struct IntrospectBody {
     /// An access or refresh token.
-    #[schema(required = true, nullable = false, example = "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9…")]
+    #[schema(schema_with = rules::jwt, required = true)]
     token: Option<String>,
 }
 
@@ -82,23 +83,27 @@ pub struct IntrospectionData {
     active: bool,
     /// `access` or `refresh`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "access")]
+    #[schema(schema_with = rules::introspected_type)]
     token_type: Option<&'static str>,
     /// The user id.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = rules::uuid)]
     sub: Option<String>,
     /// The session id.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = rules::uuid)]
     sid: Option<String>,
     /// The user's role now.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "client")]
+    #[schema(schema_with = rules::role)]
     role: Option<&'static str>,
     /// Expiry, unix seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     exp: Option<i64>,
     /// Issued at, unix seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     iat: Option<i64>,
 }
 
@@ -137,7 +142,8 @@ impl From<Option<Introspection>> for IntrospectionData {
 /// Whether a token would be accepted now (RFC 7662), for resource servers
 /// holding an introspection token (`Authorization: Bearer <one of
 /// AUTHGATE_INTROSPECTION_TOKENS>`, not a user's token).
-#[utoipa::path(post, path = "/auth/introspect/", request_body = IntrospectBody, responses(
+#[utoipa::path(post, path = "/auth/introspect/", request_body = IntrospectBody,
+    security(("introspection" = [])), responses(
     (status = 200, description = "`active` true with the token's members, or `active` false and nothing else.",
         body = Envelope<IntrospectionData>),
     (status = 400, description = "`token` is missing.", body = ErrorEnvelope),

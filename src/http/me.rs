@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::extract::{Auth, Client, FromRaw, Typed};
 use super::forms::Form;
 use super::reply::ok;
+use super::rules;
 use super::schemas::{Envelope, ErrorEnvelope, UserData};
 use crate::error::{Error, Result};
 use crate::flows::account::{self, NameChange};
@@ -25,9 +26,9 @@ pub async fn get(Auth(me): Auth) -> Response {
 #[derive(Deserialize, ToSchema)]
 #[schema(as = MePatchBody)]
 pub struct PatchBody {
-    #[schema(nullable = false, max_length = 150, example = "Ana")]
+    #[schema(schema_with = rules::first_name)]
     first_name: Option<String>,
-    #[schema(nullable = false, max_length = 150, example = "Silva")]
+    #[schema(schema_with = rules::last_name)]
     last_name: Option<String>,
 }
 

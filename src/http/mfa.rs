@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::extract::{Auth, Client, FromRaw, Typed};
 use super::forms::Form;
 use super::reply::ok;
+use super::rules;
 use super::schemas::{Empty, Envelope, ErrorEnvelope, LoginData};
 use crate::domain::Password;
 use crate::error::{Error, Result};
@@ -19,9 +20,10 @@ use crate::state::AppState;
 #[derive(Serialize, ToSchema)]
 pub struct TotpSetupData {
     /// Base32 (RFC 4648), 160 bits.
-    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
+    #[schema(schema_with = rules::base32)]
     secret: String,
     #[schema(
+        pattern = "^otpauth://totp/",
         example = "otpauth://totp/authgate:ana@example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=authgate"
     )]
     otpauth_uri: String,
@@ -33,7 +35,7 @@ pub struct TotpSetupData {
 #[derive(Serialize, ToSchema)]
 pub struct RecoveryCodesData {
     /// Ten codes of the form `xxxx-xxxx`; each works once.
-    #[schema(example = json!(["k7vq-3xnp", "b2mh-9tdr"]))]
+    #[schema(example = json!(["k7vq-3xnp", "b2mh-9tdr"]), min_items = 10, max_items = 10)]
     recovery_codes: Vec<String>,
 }
 
@@ -48,9 +50,12 @@ pub struct MfaStatusData {
 
 #[derive(Serialize, ToSchema)]
 pub struct PasskeyView {
+    #[schema(schema_with = rules::uuid)]
     id: String,
     name: String,
+    #[schema(schema_with = rules::date_time)]
     created_at: String,
+    #[schema(schema_with = rules::date_time_or_null, required = true)]
     last_used_at: Option<String>,
 }
 
@@ -79,8 +84,7 @@ pub async fn totp_setup(State(svc): State<AppState>, Auth(me): Auth) -> Result<R
 
 #[derive(Deserialize, ToSchema)]
 pub struct CodeBody {
-    /// The six digits the authenticator app shows.
-    #[schema(required = true, nullable = false, example = "123456")]
+    #[schema(schema_with = rules::totp_code, required = true)]
     code: Option<String>,
 }
 
@@ -121,10 +125,9 @@ pub async fn totp_confirm(
 
 #[derive(Deserialize, ToSchema)]
 pub struct DisableBody {
-    #[schema(required = true, nullable = false)]
+    #[schema(schema_with = rules::password, required = true)]
     password: Option<String>,
-    /// A TOTP code or a recovery code.
-    #[schema(required = true, nullable = false, example = "123456")]
+    #[schema(schema_with = rules::second_factor_code, required = true)]
     code: Option<String>,
 }
 
@@ -167,7 +170,7 @@ pub async fn totp_disable(
 
 #[derive(Deserialize, ToSchema)]
 pub struct PasswordBody {
-    #[schema(required = true, nullable = false)]
+    #[schema(schema_with = rules::password, required = true)]
     password: Option<String>,
 }
 
@@ -208,16 +211,14 @@ pub async fn recovery_codes(
 /// The second step of a sign-in: one of `code`, `recovery_code`.
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyBody {
-    /// The `mfa_token` the login answered.
-    #[schema(required = true, nullable = false)]
+    #[schema(schema_with = rules::mfa_token, required = true)]
     mfa_token: Option<String>,
-    /// A TOTP code.
-    #[schema(example = "123456")]
+    #[schema(schema_with = rules::totp_code)]
     code: Option<String>,
-    /// A recovery code (works once).
-    #[schema(example = "k7vq-3xnp")]
+    #[schema(schema_with = rules::recovery_code)]
     recovery_code: Option<String>,
     /// A WebAuthn assertion (§15.3).
+    #[schema(value_type = Object, required = false)]
     webauthn: Option<serde_json::Value>,
 }
 

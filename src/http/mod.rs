@@ -10,6 +10,7 @@ mod extract;
 mod forms;
 mod headers;
 mod keys;
+mod links;
 mod me;
 mod mfa;
 mod observe;
@@ -17,6 +18,7 @@ pub mod openapi;
 mod ops;
 mod passwords;
 mod reply;
+mod rules;
 mod schemas;
 mod sessions;
 mod throttle;
@@ -73,9 +75,14 @@ fn feature(
     Feature { path, legacy, scope, access, handlers, api, schemas }
 }
 
-/// Whether any operation of `api` declares a security scheme.
+/// Whether any operation of `api` declares the `bearer` security scheme (a
+/// user's token; introspection's service token is not one).
 fn needs_bearer(api: &Paths) -> bool {
-    let secured = |op: &utoipa::openapi::path::Operation| op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let names_bearer = |s: &utoipa::openapi::security::SecurityRequirement| {
+        serde_json::to_value(s).is_ok_and(|v| v.get("bearer").is_some())
+    };
+    let secured =
+        |op: &utoipa::openapi::path::Operation| op.security.as_ref().is_some_and(|s| s.iter().any(names_bearer));
     api.paths
         .values()
         .any(|item| [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten().any(secured))

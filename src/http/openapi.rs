@@ -10,14 +10,15 @@
 //! is added by rule from what the operation declares, so no annotation has
 //! to repeat it.
 
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem, Paths};
@@ -29,6 +30,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::schemas::{ErrorEnvelope, error_example};
 use super::{VERSIONS, features, keys, ops};
+use super::{links, rules};
+use crate::domain::Outcome;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -52,8 +55,15 @@ field name to its messages, problems not tied to a field under `non_field_errors
 `data.error_id`, which is also in the server log.
 
 **Requests.** Bodies are JSON (`Content-Type: application/json`, else 415), at most 64 KiB (else \
-413); JSON that does not parse, or that is not an object, is a 400. An unknown path is a 404; a \
-known path with a method it does not serve is a 405 with an `Allow` header.
+413); JSON that does not parse, or that is not an object, is a 400. A field a body's schema does \
+not name is ignored. An unknown path is a 404; a known path with a method it does not serve is a 405 \
+with an `Allow` header.
+
+**Rules.** Schemas state what the server checks: `format: email`; phones in E.164 with \
+`format: phone` (valid per libphonenumber metadata); the password policy as configured \
+(`NewPassword`); name lengths; role enums. A 400's `errors` names only the fields its schema lists. \
+Links say which answer feeds which request (register, verify-otp, login, refresh, me, sessions, mfa, \
+logout).
 
 **Rate limits.** Every feature is throttled (burst or sustained scope); over the limit: 429 with \
 `Retry-After` in seconds.";
@@ -62,7 +72,7 @@ known path with a method it does not serve is a 405 with an `Allow` header.
 #[openapi(
     info(title = "authgate", description = DESCRIPTION),
     paths(ops::healthz, ops::readyz, keys::jwks),
-    components(schemas(ErrorEnvelope)),
+    components(schemas(ErrorEnvelope, Outcome)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;
@@ -77,7 +87,13 @@ impl utoipa::Modify for BearerAuth {
             .bearer_format("JWT")
             .description(Some("An access token from login, refresh or password change."))
             .build();
-        doc.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        let service = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("One of AUTHGATE_INTROSPECTION_TOKENS: a resource server's secret, not a user's token."))
+            .build();
+        components.add_security_scheme("introspection", SecurityScheme::Http(service));
     }
 }
 
@@ -121,17 +137,31 @@ pub fn routes() -> Router<AppState> {
 
 /// The document as JSON, built on its first request and kept as bytes: the
 /// structure it is built from takes megabytes, the JSON a small part of it,
-/// and a server that nobody asks for it never builds it.
-async fn document_json() -> Result<Response> {
-    static JSON: OnceLock<Bytes> = OnceLock::new();
-    let json = match JSON.get() {
-        Some(json) => json.clone(),
+/// and a server that nobody asks for it never builds it. Kept per password
+/// policy, the one setting the document states.
+async fn document_json(State(svc): State<AppState>) -> Result<Response> {
+    static JSON: Mutex<Option<(usize, Bytes)>> = Mutex::new(None);
+    let min_length = svc.config.password_min_length;
+    let cached = JSON.lock().ok().and_then(|j| j.as_ref().filter(|(n, _)| *n == min_length).map(|(_, b)| b.clone()));
+    let json = match cached {
+        Some(json) => json,
         None => {
-            let built = Bytes::from(serde_json::to_vec(&document()).map_err(Error::internal)?);
-            JSON.get_or_init(|| built).clone()
+            let built = Bytes::from(serde_json::to_vec(&document_value(min_length)?).map_err(Error::internal)?);
+            if let Ok(mut j) = JSON.lock() {
+                *j = Some((min_length, built.clone()));
+            }
+            built
         }
     };
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response())
+}
+
+/// The document as served: `document()` and the rules it cannot carry as
+/// types (`finish`).
+pub fn document_value(password_min_length: usize) -> Result<Value> {
+    let mut doc = serde_json::to_value(document()).map_err(Error::internal)?;
+    finish(&mut doc, password_min_length);
+    Ok(doc)
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
@@ -209,5 +239,59 @@ fn complete(item: &mut PathItem, tag: &str, throttled: bool) {
                 response.headers.insert("WWW-Authenticate".to_string(), RefOr::T(header));
             }
         }
+    }
+}
+
+/// Adds to the document what depends on the configuration or spans more
+/// than a type: the password policy, rules over whole bodies, the field
+/// names each error answer can carry, and the links between operations.
+fn finish(doc: &mut Value, password_min_length: usize) {
+    let schemas = &mut doc["components"]["schemas"];
+    schemas[rules::NEW_PASSWORD] = rules::new_password_component(password_min_length);
+    for (name, rule) in rules::body_rules() {
+        if let (Some(schema), Some(rule)) = (schemas[name].as_object_mut(), rule.as_object()) {
+            schema.extend(rule.clone());
+        }
+    }
+    let bodies = doc["components"]["schemas"].clone();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            for op in item.values_mut() {
+                error_fields(op, &bodies);
+            }
+        }
+    }
+    links::add(doc);
+}
+
+/// Narrows each error answer of `op` to the names its `errors` can carry:
+/// a 400 the body's fields and the parameters, a 409 `email` and `phone`,
+/// every error `non_field_errors`.
+fn error_fields(op: &mut Value, schemas: &Value) {
+    let body_ref = op.pointer("/requestBody/content/application~1json/schema/$ref").and_then(Value::as_str);
+    let body = body_ref.and_then(|r| r.strip_prefix("#/components/schemas/")).map(|name| &schemas[name]);
+    let mut fields: Vec<String> =
+        body.and_then(|b| b["properties"].as_object()).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    let params = op["parameters"].as_array().into_iter().flatten();
+    fields.extend(params.filter_map(|p| p["name"].as_str()).map(str::to_string));
+    let Some(responses) = op["responses"].as_object_mut() else { return };
+    for (status, response) in responses {
+        if status.parse::<u16>().is_ok_and(|code| code < 400) {
+            continue;
+        }
+        let Some(content) = response.pointer_mut("/content/application~1json") else { continue };
+        let mut names: Vec<String> = match status.as_str() {
+            "400" => fields.clone(),
+            "409" => vec!["email".into(), "phone".into()],
+            _ => Vec::new(),
+        };
+        names.push("non_field_errors".into());
+        if status == "400" {
+            content["example"]["errors"] = json!({names[0].clone(): ["This field is required."]});
+        }
+        content["schema"] = json!({"allOf": [
+            {"$ref": "#/components/schemas/ErrorEnvelope"},
+            {"properties": {"errors": {"propertyNames": {"enum": names}}}},
+        ]});
     }
 }

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::extract::{Client, Enrolled, FromRaw, Typed};
 use super::forms::Form;
 use super::reply::ok;
+use super::rules;
 use super::schemas::{Empty, Envelope, ErrorEnvelope, TokenPair};
 use crate::domain::{LoginId, Password};
 use crate::error::{Error, Result};
@@ -16,7 +17,7 @@ use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResetRequestBody {
-    #[schema(required = true, nullable = false, example = "ana@example.com")]
+    #[schema(schema_with = rules::email_or_phone, required = true)]
     email_or_phone: Option<String>,
 }
 
@@ -57,15 +58,20 @@ pub async fn reset_request(
 /// and `otp` (the code sent by SMS); always `new_password`.
 #[derive(Deserialize, ToSchema)]
 pub struct ResetConfirmBody {
-    #[schema(example = "MDE5M2MxYzQtNWUxYS03YzNiLTlmMDAtMmE0YjZjOGQwZTFm")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        pattern = r"\S",
+        example = "MDE5M2MxYzQtNWUxYS03YzNiLTlmMDAtMmE0YjZjOGQwZTFm"
+    )]
     uidb64: Option<String>,
-    #[schema(example = "dillc0-ca1095f4c40489f9f1e0a9458609c5cb")]
+    #[schema(nullable = false, min_length = 1, pattern = r"\S", example = "dillc0-ca1095f4c40489f9f1e0a9458609c5cb")]
     token: Option<String>,
-    #[schema(example = "+14155552671")]
+    #[schema(schema_with = rules::email_or_phone)]
     email_or_phone: Option<String>,
-    #[schema(example = "123456")]
+    #[schema(schema_with = rules::code)]
     otp: Option<String>,
-    #[schema(required = true, nullable = false, example = "a new correct horse battery")]
+    #[schema(schema_with = rules::new_password, required = true)]
     new_password: Option<String>,
 }
 
@@ -128,9 +134,9 @@ pub async fn reset_confirm(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangeBody {
-    #[schema(required = true, nullable = false, example = "correct horse battery staple")]
+    #[schema(schema_with = rules::password, required = true)]
     current_password: Option<String>,
-    #[schema(required = true, nullable = false, example = "a new correct horse battery")]
+    #[schema(schema_with = rules::new_password, required = true)]
     new_password: Option<String>,
 }
 

@@ -13,6 +13,8 @@ use crate::domain::device::{device_label, location_hint};
 use crate::domain::session::Session;
 use crate::domain::{UserView, rfc3339};
 
+use super::rules;
+
 /// A successful answer: `success` true, `data` the operation's result,
 /// `errors` null.
 #[derive(Serialize, ToSchema)]
@@ -123,10 +125,13 @@ pub struct LoginData<'a> {
 #[derive(Serialize, ToSchema)]
 pub struct MfaRequiredData {
     /// Always true.
+    #[schema(schema_with = always_true)]
     pub mfa_required: bool,
     /// Good for `mfa/verify` only, for five minutes.
+    #[schema(schema_with = rules::mfa_token)]
     pub mfa_token: String,
     /// The methods the account has: `totp`, `recovery_code`, `webauthn`.
+    #[schema(schema_with = rules::mfa_methods)]
     pub methods: Vec<&'static str>,
 }
 
@@ -150,12 +155,16 @@ pub struct SessionView {
 /// One device session, as admins see it (contract §12): no `current`.
 #[derive(Serialize, ToSchema)]
 pub struct AdminSessionView {
+    #[schema(schema_with = rules::uuid)]
     pub id: String,
+    #[schema(schema_with = rules::date_time)]
     pub created_at: String,
-    /// The sign-in, or the latest refresh.
+    #[schema(schema_with = rules::date_time)]
     pub last_used_at: String,
     /// The client of the sign-in, or of the latest refresh.
+    #[schema(required = true)]
     pub ip: Option<String>,
+    #[schema(required = true)]
     pub user_agent: Option<String>,
     /// A label from the user agent, such as "Firefox 133 on Linux", or
     /// "Unknown device".
@@ -200,21 +209,28 @@ pub struct LogoutAllData {
 #[derive(Serialize, ToSchema)]
 pub struct UsersPage<'a> {
     pub users: Vec<AdminUser<'a>>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
 /// One audit event (contract §9, §13).
 #[derive(Serialize, ToSchema)]
 pub struct AuditEventView {
+    #[schema(schema_with = rules::uuid)]
     pub id: String,
+    #[schema(schema_with = rules::date_time)]
     pub at: String,
-    #[schema(example = "login")]
+    #[schema(schema_with = rules::audit_action)]
     pub action: String,
-    #[schema(example = "success")]
+    #[schema(schema_with = rules::audit_outcome)]
     pub outcome: String,
+    #[schema(schema_with = rules::uuid_or_null, required = true)]
     pub user_id: Option<String>,
+    #[schema(schema_with = rules::uuid_or_null, required = true)]
     pub actor_id: Option<String>,
+    #[schema(required = true)]
     pub ip: Option<String>,
+    #[schema(required = true)]
     pub user_agent: Option<String>,
     /// Free-form JSON describing the event.
     pub detail: Value,
@@ -223,6 +239,7 @@ pub struct AuditEventView {
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEventView>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -24,7 +24,7 @@ pub async fn list(State(svc): State<AppState>, Enrolled(me): Enrolled) -> Result
 
 /// Revoke one of the caller's sessions.
 #[utoipa::path(delete, path = "/auth/sessions/{id}/", operation_id = "revoke_session",
-    params(("id" = String, Path, description = "A session id from the session list.")),
+    params(("id" = String, Path, format = "uuid", description = "A session id from the session list.")),
     security(("bearer" = [])), responses(
     (status = 200, description = "The session is revoked.", body = Envelope<Empty>),
     (status = 404, description = "Not a session of the caller.", body = ErrorEnvelope),

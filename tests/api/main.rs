@@ -20,6 +20,7 @@ mod mfa_admin;
 mod mfa_defence;
 mod observability;
 mod openapi;
+mod openapi_rules;
 mod otp;
 mod password_races;
 mod passwords;
