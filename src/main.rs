@@ -1,5 +1,5 @@
 //! The `authgate` command: serve (the default), migrate, createsuperuser,
-//! keys rotate|list.
+//! keys rotate|list, import-django.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -38,6 +38,22 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Import the Django original's users (and refresh tokens) (contract §18).
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["from_json", "from_database"])))]
+    ImportDjango {
+        /// The output of `manage.py dumpdata --all authentication.UnifiedUser`.
+        #[arg(long, value_name = "FILE")]
+        from_json: Option<std::path::PathBuf>,
+        /// The original's database, read-only (postgres://… or sqlite://…).
+        #[arg(long, value_name = "URL")]
+        from_database: Option<String>,
+        /// The original's user table.
+        #[arg(long, value_name = "NAME", default_value = authgate::DJANGO_USER_TABLE)]
+        table: String,
+        /// Check every row and report, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -74,6 +90,14 @@ fn main() -> ExitCode {
             }
             Command::Keys { command: KeysCommand::Rotate } => rotate_key(config).await,
             Command::Keys { command: KeysCommand::List } => list_keys(config).await,
+            Command::ImportDjango { from_json, from_database, table, dry_run } => {
+                let source = match (from_json, from_database) {
+                    (Some(file), _) => authgate::DjangoSource::Json(file),
+                    (None, Some(url)) => authgate::DjangoSource::Database { url, table },
+                    (None, None) => unreachable!("clap requires a source"),
+                };
+                import_django(config, source, dry_run).await
+            }
         }
     });
     match result {
@@ -158,6 +182,50 @@ async fn list_keys(config: Config) -> Result<(), String> {
         println!("{} {} {} {state}", key.kid, key.alg, key.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     }
     Ok(())
+}
+
+async fn import_django(config: Config, source: authgate::DjangoSource, dry_run: bool) -> Result<(), String> {
+    let progress = Bar::new();
+    let summary = authgate::import_django(&config, &source, dry_run, &progress).await.map_err(describe)?;
+    progress.0.finish_and_clear();
+    if summary.tokens > 0 || summary.blacklisted > 0 {
+        println!("refresh tokens: {} stored, {} of them blacklisted", summary.tokens, summary.blacklisted);
+    }
+    println!("{summary}");
+    Ok(())
+}
+
+/// The import's progress: a bar on a terminal (stderr), nothing otherwise;
+/// skipped rows always on stderr.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new() -> Bar {
+        let bar = if std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::new(0)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} users ({per_sec}, {eta} left)");
+        if let Ok(style) = style {
+            bar.set_style(style);
+        }
+        Bar(bar)
+    }
+}
+
+impl authgate::ImportProgress for Bar {
+    fn start(&self, users: u64) {
+        self.0.set_length(users);
+    }
+
+    fn advance(&self, users: u64) {
+        self.0.inc(users);
+    }
+
+    fn skipped(&self, skip: &authgate::ImportSkip) {
+        self.0.suspend(|| eprintln!("skipped {}: {}", skip.id, skip.reason));
+    }
 }
 
 fn read_password(from_stdin: bool) -> Result<String, String> {

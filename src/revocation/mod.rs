@@ -129,6 +129,16 @@ impl Revocations {
 
     /// The Bearer check's answer from memory alone.
     pub fn judge(&self, user: UserId, session: SessionId) -> Verdict {
+        // A session known revoked is revoked whatever else holds.
+        if self.is_up() && self.read().revoked.contains_key(&session) {
+            return Verdict::Revoked;
+        }
+        self.judge_user(user)
+    }
+
+    /// `judge` for a token that names no session (§18's legacy tokens):
+    /// the cached user, if the feed is up.
+    pub fn judge_user(&self, user: UserId) -> Verdict {
         if !self.is_up() {
             return self.ask();
         }
@@ -136,9 +146,6 @@ impl Revocations {
         if state.overflow_until.is_some_and(|until| until > self.now()) {
             drop(state);
             return self.ask();
-        }
-        if state.revoked.contains_key(&session) {
-            return Verdict::Revoked;
         }
         match state.users.get(&user) {
             Some(cached) => Verdict::Live(cached.clone()),

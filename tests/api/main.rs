@@ -4,6 +4,7 @@ mod db;
 mod devices;
 mod edge;
 mod hardening;
+mod import;
 mod helpers;
 mod instances;
 mod introspect;
