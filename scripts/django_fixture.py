@@ -10,6 +10,10 @@ itself:
 
   original.sqlite3  the original's database (Django's SQLite schema)
   users.json        manage.py dumpdata --all authentication.UnifiedUser
+  original.postgres.sql
+                    with FIXTURE_PG_URL set (a scratch database): the same
+                    rows copied by Django into its PostgreSQL schema, as
+                    pg_dump --inserts writes them
   fixture.json      what the tests need to know: the secret, when the fixture
                     was made, each user's password and what the import must do
                     with it, SimpleJWT tokens (outstanding, blacklisted,
@@ -19,12 +23,27 @@ itself:
 import datetime
 import importlib.metadata
 import json
+import os
 import pathlib
 import platform
+import subprocess
 import sys
+import urllib.parse
 import uuid
 
 WORK, OUT = (pathlib.Path(p).resolve() for p in sys.argv[1:3])
+PG_URL = os.environ.get("FIXTURE_PG_URL")
+
+
+def databases():
+    dbs = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(OUT / "original.sqlite3")}}
+    if PG_URL:
+        u = urllib.parse.urlparse(PG_URL)
+        dbs["pg"] = {"ENGINE": "django.db.backends.postgresql", "NAME": u.path.lstrip("/"),
+                     "USER": u.username or "", "PASSWORD": u.password or "", "HOST": u.hostname or "",
+                     "PORT": str(u.port or "")}
+    return dbs
+
 SECRET_KEY = "django-insecure-authgate-import-fixture-0123456789abcdefghijklmnop"
 
 MODELS = '''
@@ -92,7 +111,7 @@ settings.configure(
         "authentication",
     ],
     AUTH_USER_MODEL="authentication.UnifiedUser",
-    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(OUT / "original.sqlite3")}},
+    DATABASES=databases(),
     # Every hasher Django 6 can still write (SHA1, unsalted MD5/SHA1 and crypt
     # are gone since 5.1), in Django's default order.
     PASSWORD_HASHERS=[
@@ -210,8 +229,36 @@ assert default_token_generator.check_token(ana, reset["token"])
 with open(OUT / "users.json", "w") as f:
     call_command("dumpdata", "authentication.UnifiedUser", all=True, indent=2, stdout=f)
 
+
+
+def copy_to_postgres():
+    """The same rows in Django's PostgreSQL schema, dumped as SQL."""
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    call_command("migrate", database="pg", verbosity=0)
+    for model in (UnifiedUser, OutstandingToken, BlacklistedToken):
+        model._base_manager.using("pg").bulk_create(list(model._base_manager.using("default").all()))
+    # bulk_create stamps auto_now fields: put the original times back.
+    for u in UnifiedUser._base_manager.using("default").all():
+        UnifiedUser._base_manager.using("pg").filter(pk=u.pk).update(updated_at=u.updated_at)
+    dump = subprocess.run(
+        ["pg_dump", "--inserts", "--no-owner", "--no-privileges", "--no-comments",
+         "-t", "authentication_unifieduser", "-t", "token_blacklist_outstandingtoken",
+         "-t", "token_blacklist_blacklistedtoken", PG_URL],
+        check=True, capture_output=True, text=True).stdout
+    # Only statements (the tests run it through a driver, not psql).
+    lines = [line for line in dump.splitlines()
+             if line and not line.startswith(("--", "\\", "SET ", "SELECT pg_catalog.set_config"))]
+    (OUT / "original.postgres.sql").write_text("\n".join(lines) + "\n")
+
+
+if PG_URL:
+    copy_to_postgres()
+
 versions = {p: importlib.metadata.version(p) for p in
             ("Django", "djangorestframework-simplejwt", "djangorestframework", "argon2-cffi", "bcrypt", "PyJWT")}
+if PG_URL:
+    versions["psycopg"] = importlib.metadata.version("psycopg")
 meta = {
     "made_at": NOW.isoformat().replace("+00:00", "Z"),
     "python_version": platform.python_version(),

@@ -39,10 +39,9 @@ enum Command {
         command: KeysCommand,
     },
     /// Import the Django original's users (and refresh tokens) (contract §18).
-    #[command(group(clap::ArgGroup::new("source").required(true).args(["from_json", "from_database"])))]
     ImportDjango {
         /// The output of `manage.py dumpdata --all authentication.UnifiedUser`.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", required_unless_present = "from_database", conflicts_with = "from_database")]
         from_json: Option<std::path::PathBuf>,
         /// The original's database, read-only (postgres://… or sqlite://…).
         #[arg(long, value_name = "URL")]

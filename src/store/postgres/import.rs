@@ -67,10 +67,10 @@ impl Store {
               WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = t.user_id)
              ON CONFLICT (jti) DO UPDATE SET blacklisted = legacy_refresh_tokens.blacklisted OR EXCLUDED.blacklisted
               WHERE legacy_refresh_tokens.session_id IS NULL",
-            &jtis,
-            &users,
-            &expiries,
-            &blacklisted,
+            &jtis[..],
+            &users[..],
+            &expiries[..],
+            &blacklisted[..],
         )
         .execute(&mut *tx)
         .await?;
@@ -130,7 +130,7 @@ impl Store {
 /// or holding an address a live account of another id holds.
 async fn judge(conn: &mut PgConnection, users: &[User]) -> std::result::Result<Vec<Stored>, sqlx::Error> {
     let ids: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
-    let stored: HashMap<String, i64> = sqlx::query!("SELECT id, updated_at FROM users WHERE id = ANY($1)", &ids)
+    let stored: HashMap<String, i64> = sqlx::query!("SELECT id, updated_at FROM users WHERE id = ANY($1)", &ids[..])
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
@@ -142,17 +142,16 @@ async fn judge(conn: &mut PgConnection, users: &[User]) -> std::result::Result<V
     let holders = sqlx::query!(
         "SELECT id, email_key, phone FROM users
           WHERE deleted_at IS NULL AND (email_key = ANY($1) OR phone = ANY($2))",
-        &emails,
-        &phones,
+        &emails[..],
+        &phones[..],
     )
     .fetch_all(&mut *conn)
     .await?;
     let mut held: HashMap<String, &str> = HashMap::new();
     for h in &holders {
-        for key in [h.email_key.as_ref().map(|e| format!("e{e}")), h.phone.as_ref().map(|p| format!("p{p}"))] {
-            if let Some(key) = key {
-                held.insert(key, &h.id);
-            }
+        let keys = [h.email_key.as_ref().map(|e| format!("e{e}")), h.phone.as_ref().map(|p| format!("p{p}"))];
+        for key in keys.into_iter().flatten() {
+            held.insert(key, &h.id);
         }
     }
     let other = |key: String, id: &str| held.get(&key).is_some_and(|holder| *holder != id);
@@ -233,22 +232,22 @@ async fn insert_users(conn: &mut PgConnection, c: &Columns) -> std::result::Resu
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                               $8::text[], $9::text[], $10::text[], $11::bool[], $12::bool[], $13::bigint[],
                               $14::bigint[], $15::bigint[], $16::bigint[])",
-        &c.id,
-        &c.email as &[Option<String>],
-        &c.email_key as &[Option<String>],
-        &c.phone as &[Option<String>],
-        &c.password,
-        &c.first_name,
-        &c.last_name,
-        &c.name_key,
-        &c.role,
-        &c.auth_provider,
-        &c.is_active,
-        &c.is_verified,
-        &c.last_login as &[Option<i64>],
-        &c.created_at,
-        &c.updated_at,
-        &c.deleted_at as &[Option<i64>],
+        &c.id[..],
+        &c.email[..] as &[Option<String>],
+        &c.email_key[..] as &[Option<String>],
+        &c.phone[..] as &[Option<String>],
+        &c.password[..],
+        &c.first_name[..],
+        &c.last_name[..],
+        &c.name_key[..],
+        &c.role[..],
+        &c.auth_provider[..],
+        &c.is_active[..],
+        &c.is_verified[..],
+        &c.last_login[..] as &[Option<i64>],
+        &c.created_at[..],
+        &c.updated_at[..],
+        &c.deleted_at[..] as &[Option<i64>],
     )
     .execute(conn)
     .await?;
@@ -271,22 +270,22 @@ async fn update_users(conn: &mut PgConnection, c: &Columns) -> std::result::Resu
              AS s(id, email, email_key, phone, password, first_name, last_name, name_key, role, auth_provider,
                   is_active, is_verified, last_login, created_at, updated_at, deleted_at)
           WHERE u.id = s.id AND u.updated_at < s.updated_at",
-        &c.id,
-        &c.email as &[Option<String>],
-        &c.email_key as &[Option<String>],
-        &c.phone as &[Option<String>],
-        &c.password,
-        &c.first_name,
-        &c.last_name,
-        &c.name_key,
-        &c.role,
-        &c.auth_provider,
-        &c.is_active,
-        &c.is_verified,
-        &c.last_login as &[Option<i64>],
-        &c.created_at,
-        &c.updated_at,
-        &c.deleted_at as &[Option<i64>],
+        &c.id[..],
+        &c.email[..] as &[Option<String>],
+        &c.email_key[..] as &[Option<String>],
+        &c.phone[..] as &[Option<String>],
+        &c.password[..],
+        &c.first_name[..],
+        &c.last_name[..],
+        &c.name_key[..],
+        &c.role[..],
+        &c.auth_provider[..],
+        &c.is_active[..],
+        &c.is_verified[..],
+        &c.last_login[..] as &[Option<i64>],
+        &c.created_at[..],
+        &c.updated_at[..],
+        &c.deleted_at[..] as &[Option<i64>],
     )
     .execute(conn)
     .await?;

@@ -54,7 +54,10 @@ impl Store {
                     params![SETTING, until.to_string()],
                 )?;
             }
-            Ok(if dry_run { tx.undo(()) } else { () })
+            if dry_run {
+                tx.undo(());
+            }
+            Ok(())
         })
         .await
     }
