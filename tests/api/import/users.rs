@@ -160,3 +160,60 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test]
+async fn the_originals_postgresql_database_imports_as_its_sqlite_one() {
+    if !on_postgres() {
+        return; // the source is a PostgreSQL server: the api_pg run has one
+    }
+    // Arrange: the rows Django copied into its PostgreSQL schema.
+    let clock = fixture_clock();
+    let app = spawn_original_app(&clock).await;
+    let original = OriginalOnPostgres::load().await;
+    let source = authgate::DjangoSource::Database { url: original.url.clone(), table: authgate::DJANGO_USER_TABLE.into() };
+
+    // Act
+    let (summary, skipped) = import(&app, &clock, &source, false).await;
+    let (again, _) = import(&app, &clock, &source, false).await;
+
+    // Assert
+    assert_eq!((summary.imported, summary.skipped, summary.tokens, summary.blacklisted), (IMPORTED, SKIPPED, 5, 1));
+    assert_eq!(skipped.len() as u64, SKIPPED, "{skipped:?}");
+    assert_eq!((again.imported, again.updated, again.unchanged), (0, 0, IMPORTED));
+    for key in ["pbkdf2_sha1", "bcrypt_sha256"] {
+        let u = user(key);
+        let r = app.post(LOGIN, &json!({"email_or_phone": login_id(&u), "password": u["password"]})).await;
+        assert_eq!(r.status, 200, "{key}: {:?}", r.body);
+    }
+    original.drop().await;
+}
+
+/// A scratch database on the test server holding `original.postgres.sql`.
+struct OriginalOnPostgres {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl OriginalOnPostgres {
+    async fn load() -> OriginalOnPostgres {
+        use sqlx::Connection;
+        let base = std::env::var("AUTHGATE_TEST_DATABASE_URL").expect("the api_pg run names a server");
+        let server = base.rsplit_once('/').map(|(s, _)| s.to_owned()).unwrap();
+        let name = format!("authgate_django_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&base).await.expect("the test server");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+        let url = format!("{server}/{name}");
+        let mut conn = sqlx::PgConnection::connect(&url).await.expect("the scratch database");
+        let sql = std::fs::read_to_string(fixture_path("original.postgres.sql")).unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("the dump loads");
+        OriginalOnPostgres { server, name, url }
+    }
+
+    async fn drop(self) {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", self.server)).await.unwrap();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.unwrap();
+    }
+}
