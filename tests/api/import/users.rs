@@ -94,6 +94,43 @@ async fn rerunning_the_import_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_row_newer_in_the_source_updates_the_user_and_an_older_one_does_not() {
+    // Arrange: the dump again, one user renamed later, one renamed "earlier".
+    let clock = fixture_clock();
+    let app = spawn_original_app(&clock).await;
+    import(&app, &clock, &json_source(), false).await;
+    let mut entries: Vec<Value> = serde_json::from_slice(&std::fs::read(fixture_path("users.json")).unwrap()).unwrap();
+    for e in entries.iter_mut() {
+        if e["pk"] == user("pbkdf2_sha256")["id"] {
+            e["fields"]["first_name"] = json!("Anabel");
+            e["fields"]["updated_at"] = json!("2099-01-01T00:00:00Z");
+        }
+        if e["pk"] == user("argon2")["id"] {
+            e["fields"]["first_name"] = json!("Not Cleo");
+            e["fields"]["updated_at"] = json!("2001-01-01T00:00:00Z");
+        }
+    }
+    let path = tempdir().join("users.json");
+    std::fs::write(&path, serde_json::to_vec(&entries).unwrap()).unwrap();
+
+    // Act
+    let (summary, _) = import(&app, &clock, &authgate::DjangoSource::Json(path), false).await;
+    let first_name = |login: &str, key: &str| {
+        let password = user(key)["password"].as_str().unwrap().to_owned();
+        let (app, login) = (&app, login.to_owned());
+        async move {
+            let r = app.post(LOGIN, &json!({"email_or_phone": login, "password": password})).await;
+            text(&r.body["data"]["user"]["first_name"])
+        }
+    };
+
+    // Assert
+    assert_eq!((summary.imported, summary.updated, summary.unchanged), (0, 1, IMPORTED - 1));
+    assert_eq!(first_name("ana@example.com", "pbkdf2_sha256").await, "Anabel");
+    assert_eq!(first_name("cleo@example.com", "argon2").await, "Cleo");
+}
+
+#[tokio::test]
 async fn a_corrupted_row_is_reported_and_skipped() {
     // Arrange: two rows of the dump broken, and an entry of another model.
     let clock = fixture_clock();
