@@ -53,8 +53,8 @@ use tokio::time::Instant;
 
 pub use config::Config;
 use config::MetricsBind;
-pub use error::Error;
 pub use domain::import::Skip as ImportSkip;
+pub use error::Error;
 pub use flows::auth::Principal;
 pub use flows::import::{ImportProgress, ImportSummary};
 pub use server::Limits;

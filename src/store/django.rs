@@ -167,10 +167,11 @@ async fn read_postgres(url: &str, table: &str) -> Result<Original> {
     // Read-only for the whole session: the original is never written.
     let options = options.options([("default_transaction_read_only", "on")]);
     let mut conn = sqlx::PgConnection::connect_with(&options).await.map_err(unreadable)?;
-    let users: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY t.id")))
-        .fetch_all(&mut conn)
-        .await
-        .map_err(unreadable)?;
+    let users: Vec<String> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY t.id")))
+            .fetch_all(&mut conn)
+            .await
+            .map_err(unreadable)?;
     let has_tokens: bool = sqlx::query_scalar("SELECT to_regclass('token_blacklist_outstandingtoken') IS NOT NULL")
         .fetch_one(&mut conn)
         .await

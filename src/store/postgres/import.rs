@@ -48,7 +48,11 @@ impl Store {
         let pick = |wanted: Stored| users.iter().zip(&outcomes).filter(move |(_, o)| **o == wanted).map(|(u, _)| u);
         insert_users(&mut tx, &Columns::of(pick(Stored::Imported))).await?;
         update_users(&mut tx, &Columns::of(pick(Stored::Updated))).await?;
-        if dry_run { tx.rollback().await? } else { tx.commit().await? }
+        if dry_run {
+            tx.rollback().await?
+        } else {
+            tx.commit().await?
+        }
         Ok(outcomes)
     }
 
@@ -84,7 +88,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        if dry_run { tx.rollback().await? } else { tx.commit().await? }
+        if dry_run {
+            tx.rollback().await?
+        } else {
+            tx.commit().await?
+        }
         Ok(())
     }
 

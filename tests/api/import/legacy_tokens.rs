@@ -130,7 +130,8 @@ async fn a_reset_link_the_original_sent_stays_valid() {
     let clock = fixture_clock();
     let app = imported(&clock, |_| {}).await;
     let link = fixture()["reset_link"].clone();
-    let confirm = json!({"uidb64": link["uidb64"], "token": link["token"], "new_password": "a brand new passphrase 42"});
+    let confirm =
+        json!({"uidb64": link["uidb64"], "token": link["token"], "new_password": "a brand new passphrase 42"});
 
     // Act
     let reset = app.post(RESET_CONFIRM, &confirm).await;

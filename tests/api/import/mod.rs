@@ -85,7 +85,12 @@ impl Reports {
 }
 
 /// Imports `source` into `app`'s database, as `authgate import-django`.
-pub async fn import(app: &TestApp, clock: &Clock, source: &DjangoSource, dry_run: bool) -> (ImportSummary, Vec<String>) {
+pub async fn import(
+    app: &TestApp,
+    clock: &Clock,
+    source: &DjangoSource,
+    dry_run: bool,
+) -> (ImportSummary, Vec<String>) {
     let config = app.peer_config(as_the_original(clock));
     let reports = Reports::default();
     let summary = authgate::import_django(&config, source, dry_run, &reports).await.expect("the import runs");

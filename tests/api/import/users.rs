@@ -158,7 +158,10 @@ async fn a_corrupted_row_is_reported_and_skipped() {
     assert!(skipped.contains(&"skipped not-a-uuid: the id is not a UUID".to_string()), "{skipped:?}");
     assert!(skipped.iter().any(|l| l.starts_with(&format!("skipped {}: is_active", fay.as_str().unwrap()))));
     let ana = user("pbkdf2_sha256");
-    assert_eq!(app.post(LOGIN, &json!({"email_or_phone": "ana@example.com", "password": ana["password"]})).await.status, 200);
+    assert_eq!(
+        app.post(LOGIN, &json!({"email_or_phone": "ana@example.com", "password": ana["password"]})).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -207,7 +210,8 @@ async fn the_originals_postgresql_database_imports_as_its_sqlite_one() {
     let clock = fixture_clock();
     let app = spawn_original_app(&clock).await;
     let original = OriginalOnPostgres::load().await;
-    let source = authgate::DjangoSource::Database { url: original.url.clone(), table: authgate::DJANGO_USER_TABLE.into() };
+    let source =
+        authgate::DjangoSource::Database { url: original.url.clone(), table: authgate::DJANGO_USER_TABLE.into() };
 
     // Act
     let (summary, skipped) = import(&app, &clock, &source, false).await;
