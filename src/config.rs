@@ -134,6 +134,9 @@ pub struct Config {
     pub jwt_algorithm: crate::crypto::signing::JwtAlgorithm,
     /// The service tokens that may call introspection (§17).
     pub introspection_tokens: Vec<Secret>,
+    /// Until when the Django original's tokens are accepted (§18); unset:
+    /// the end an import set, if any.
+    pub legacy_tokens_until: Option<chrono::DateTime<chrono::Utc>>,
     /// Live sessions a user may have; a sign-in beyond it revokes the least
     /// recently used (§12); 0: no limit.
     pub max_sessions_per_user: u32,
@@ -189,6 +192,7 @@ impl Default for Config {
             mfa_required_roles: Vec::new(),
             jwt_algorithm: crate::crypto::signing::JwtAlgorithm::Hs256,
             introspection_tokens: Vec::new(),
+            legacy_tokens_until: None,
             max_sessions_per_user: 0,
             new_device_alerts: false,
             revocation_poll: Duration::from_millis(250),
@@ -396,6 +400,11 @@ impl Config {
         if let Some((_, v)) = get("AUTHGATE_INTROSPECTION_TOKENS") {
             c.introspection_tokens =
                 v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Secret(s.to_string())).collect();
+        }
+        if let Some((n, v)) = get("AUTHGATE_LEGACY_TOKENS_UNTIL") {
+            let t = chrono::DateTime::parse_from_rfc3339(v.trim())
+                .map_err(|e| bad(n, format!("not an RFC 3339 time {v:?}: {e}")))?;
+            c.legacy_tokens_until = Some(t.with_timezone(&chrono::Utc));
         }
         if let Some((n, v)) = get("AUTHGATE_MAX_SESSIONS_PER_USER") {
             c.max_sessions_per_user = v

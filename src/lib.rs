@@ -53,8 +53,10 @@ use tokio::time::Instant;
 
 pub use config::Config;
 use config::MetricsBind;
+pub use domain::import::Skip as ImportSkip;
 pub use error::Error;
 pub use flows::auth::Principal;
+pub use flows::import::{ImportProgress, ImportSummary};
 pub use http::openapi::document_value as openapi_document;
 pub use server::Limits;
 use state::{AppState, Services};
@@ -261,6 +263,26 @@ async fn open_store(config: &Config) -> Result<store::Store, Error> {
         store::Store::connect(&config.database_url, config.database_max_connections, config.clock.clone()).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// Where `import_django` reads the Django original.
+pub use store::django::{DEFAULT_TABLE as DJANGO_USER_TABLE, Source as DjangoSource};
+
+/// Imports the Django original's users, and with a database source its
+/// outstanding refresh tokens, into the configured database (`authgate
+/// import-django`, contract §18). Rows the contract refuses go to
+/// `progress`; an unreadable source or target is an error.
+pub async fn import_django(
+    config: &Config,
+    source: &DjangoSource,
+    dry_run: bool,
+    progress: &dyn ImportProgress,
+) -> Result<ImportSummary, Error> {
+    let original = store::django::read(source).await?;
+    let store = open_store(config).await?;
+    let done = flows::import::import(&store, original, config.clock.unix(), dry_run, progress).await;
+    store.close().await;
+    done
 }
 
 /// Applies the migrations to the configured database (`authgate migrate`).

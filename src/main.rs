@@ -1,5 +1,5 @@
 //! The `authgate` command: serve (the default), migrate, createsuperuser,
-//! keys rotate|list, openapi.
+//! keys rotate|list, openapi, import-django.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -41,6 +41,21 @@ enum Command {
     /// Print the OpenAPI document (as `GET /api/openapi.json` serves it
     /// with this configuration) and exit.
     Openapi,
+    /// Import the Django original's users (and refresh tokens) (contract §18).
+    ImportDjango {
+        /// The output of `manage.py dumpdata --all authentication.UnifiedUser`.
+        #[arg(long, value_name = "FILE", required_unless_present = "from_database", conflicts_with = "from_database")]
+        from_json: Option<std::path::PathBuf>,
+        /// The original's database, read-only (postgres://… or sqlite://…).
+        #[arg(long, value_name = "URL")]
+        from_database: Option<String>,
+        /// The original's user table.
+        #[arg(long, value_name = "NAME", default_value = authgate::DJANGO_USER_TABLE)]
+        table: String,
+        /// Check every row and report, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -81,6 +96,14 @@ fn main() -> ExitCode {
                 let doc = authgate::openapi_document(config.password_min_length).map_err(|e| e.to_string())?;
                 println!("{doc:#}");
                 Ok(())
+            }
+            Command::ImportDjango { from_json, from_database, table, dry_run } => {
+                let source = match (from_json, from_database) {
+                    (Some(file), _) => authgate::DjangoSource::Json(file),
+                    (None, Some(url)) => authgate::DjangoSource::Database { url, table },
+                    (None, None) => unreachable!("clap requires a source"),
+                };
+                import_django(config, source, dry_run).await
             }
         }
     });
@@ -166,6 +189,50 @@ async fn list_keys(config: Config) -> Result<(), String> {
         println!("{} {} {} {state}", key.kid, key.alg, key.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     }
     Ok(())
+}
+
+async fn import_django(config: Config, source: authgate::DjangoSource, dry_run: bool) -> Result<(), String> {
+    let progress = Bar::new();
+    let summary = authgate::import_django(&config, &source, dry_run, &progress).await.map_err(describe)?;
+    progress.0.finish_and_clear();
+    if summary.tokens > 0 || summary.blacklisted > 0 {
+        println!("refresh tokens: {} stored, {} of them blacklisted", summary.tokens, summary.blacklisted);
+    }
+    println!("{summary}");
+    Ok(())
+}
+
+/// The import's progress: a bar on a terminal (stderr), nothing otherwise;
+/// skipped rows always on stderr.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new() -> Bar {
+        let bar = if std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::new(0)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} users ({per_sec}, {eta} left)");
+        if let Ok(style) = style {
+            bar.set_style(style);
+        }
+        Bar(bar)
+    }
+}
+
+impl authgate::ImportProgress for Bar {
+    fn start(&self, users: u64) {
+        self.0.set_length(users);
+    }
+
+    fn advance(&self, users: u64) {
+        self.0.inc(users);
+    }
+
+    fn skipped(&self, skip: &authgate::ImportSkip) {
+        self.0.suspend(|| eprintln!("skipped {}: {}", skip.id, skip.reason));
+    }
 }
 
 fn read_password(from_stdin: bool) -> Result<String, String> {

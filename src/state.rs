@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Secret};
 use crate::crypto::hashers::Hasher;
-use crate::crypto::jwt::JwtKeys;
+use crate::crypto::jwt::{JwtKeys, LegacyTokens};
 use crate::crypto::pool::HashPool;
 use crate::delivery::{Channels, DeliveryQueue, QueueConfig};
 use crate::domain::Clock;
@@ -20,6 +20,8 @@ pub struct Services {
     pub config: Config,
     pub store: Store,
     pub keys: JwtKeys,
+    /// The Django original's tokens, while they are accepted (§18).
+    pub legacy: Option<LegacyTokens>,
     /// The signing secret: JWTs, OTP digests, reset tokens.
     pub secret: Secret,
     pub hashing: HashPool,
@@ -44,6 +46,7 @@ impl Services {
         store.migrate().await?;
         let secret = load_secret(&store, &config).await?;
         let keys = signing_keys::load(&store, &config, &secret).await?;
+        let legacy = legacy_tokens(&store, &config, &secret).await?;
         let channels = Channels::from_config(&config).map_err(crate::error::Error::internal)?;
         channels.announce();
         let tasks = Tasks::default();
@@ -53,6 +56,7 @@ impl Services {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Arc::new(Services {
             keys,
+            legacy,
             hashing: HashPool::new(Hasher::new(config.password_hasher), cores),
             delivery,
             limiter: crate::throttle::from_config(&config).map_err(crate::error::Error::internal)?,
@@ -78,6 +82,16 @@ pub async fn load_secret(store: &Store, config: &Config) -> Result<Secret> {
          set AUTHGATE_SECRET_KEY to share one key across instances"
     );
     Ok(Secret(key))
+}
+
+/// The window for the Django original's tokens: `AUTHGATE_LEGACY_TOKENS_UNTIL`,
+/// or the end the last import of refresh tokens set (read at start).
+async fn legacy_tokens(store: &Store, config: &Config, secret: &Secret) -> Result<Option<LegacyTokens>> {
+    let until = match config.legacy_tokens_until {
+        Some(t) => Some(t.timestamp()),
+        None => store.legacy_tokens_until().await?,
+    };
+    Ok(until.map(|until| LegacyTokens::new(secret.0.as_bytes(), until)))
 }
 
 /// The revocation feed (contract §17) and the hourly sweep of its old rows:

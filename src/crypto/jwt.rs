@@ -151,6 +151,29 @@ impl JwtKeys {
     }
 }
 
+/// Tokens the Django original minted (contract §18): HS256 with the
+/// secret whatever algorithm this instance signs with, no `sid`, accepted
+/// until the legacy window ends (unix seconds).
+#[derive(Clone)]
+pub struct LegacyTokens {
+    keys: JwtKeys,
+    until: i64,
+}
+
+impl LegacyTokens {
+    pub fn new(secret: &[u8], until: i64) -> LegacyTokens {
+        LegacyTokens { keys: JwtKeys::new(secret), until }
+    }
+
+    /// The claims of a legacy token of `kind`, while the window is open.
+    pub fn verify(&self, token: &str, kind: TokenType, now: i64) -> Option<Claims> {
+        if now >= self.until {
+            return None;
+        }
+        self.keys.verify(token, kind, now).ok().filter(|c| c.sid.is_none())
+    }
+}
+
 /// Where a reload puts a new ring, for as long as the keys are in use.
 pub struct RingHandle(Weak<ArcSwap<KeyRing>>);
 

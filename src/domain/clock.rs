@@ -25,6 +25,13 @@ impl Clock {
         Clock { offset: Some(Arc::new(AtomicI64::new(0))) }
     }
 
+    /// A manual clock that starts at `t`, past or future, and moves on
+    /// with the system time from there (a test on data made earlier).
+    pub fn manual_at(t: DateTime<Utc>) -> Clock {
+        let offset = (t - Utc::now()).num_microseconds().unwrap_or(0);
+        Clock { offset: Some(Arc::new(AtomicI64::new(offset))) }
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         let now = Utc::now();
         match &self.offset {

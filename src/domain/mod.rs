@@ -5,6 +5,7 @@ mod clock;
 pub(crate) mod device;
 mod email;
 mod ids;
+pub(crate) mod import;
 mod login_id;
 pub(crate) mod mfa;
 pub(crate) mod network;

@@ -26,11 +26,14 @@ pub async fn authenticate(svc: &Services, token: &str) -> Result<Principal> {
 
 /// `authenticate`, keeping the token's claims.
 pub(crate) async fn check_access(svc: &Services, token: &str) -> Result<(Claims, Principal)> {
-    let claims =
-        svc.keys.verify(token, TokenType::Access, svc.clock.unix()).map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
+    let now = svc.clock.unix();
+    // Every token authgate issues names its session; one without is the
+    // Django original's, accepted only within the legacy window.
+    let claims = match svc.keys.verify(token, TokenType::Access, now) {
+        Ok(claims) if claims.sid.is_some() => claims,
+        _ => return legacy_access(svc, token, now).await,
+    };
     let user_id: UserId = claims.user_id.parse().map_err(|_| Error::Unauthorized(INVALID_TOKEN))?;
-    // Every token authgate issues names its session; one without could not
-    // be revoked, so it is refused.
     let sid: SessionId =
         claims.sid.as_deref().and_then(|s| s.parse().ok()).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
     let user = live_session_user(svc, user_id, sid).await?;
@@ -38,19 +41,26 @@ pub(crate) async fn check_access(svc: &Services, token: &str) -> Result<(Claims,
     Ok((claims, Principal { user, session_id: sid }))
 }
 
+/// An access token the Django original minted (contract §18): signed with
+/// the secret, no `sid`, accepted until the legacy window ends while its
+/// user is active and not deleted (a deactivation reaches it through the
+/// same user cache as any token) and unchanged since the token was issued
+/// (a password change or reset here ends it, as it ends every session). It
+/// names no session: the principal's is the nil id, which no session has.
+async fn legacy_access(svc: &Services, token: &str, now: i64) -> Result<(Claims, Principal)> {
+    let invalid = || Error::Unauthorized(INVALID_TOKEN);
+    let claims = svc.legacy.as_ref().and_then(|l| l.verify(token, TokenType::Access, now)).ok_or_else(invalid)?;
+    let user_id: UserId = claims.user_id.parse().map_err(|_| invalid())?;
+    let user = current_user(svc, user_id).await?;
+    let user = user.filter(|u| u.can_sign_in() && u.updated_at.timestamp() <= claims.iat).ok_or_else(invalid)?;
+    Ok((claims, Principal { user, session_id: SessionId::from_uuid(uuid::Uuid::nil()) }))
+}
+
 /// The user's current row (any state: the caller decides): from memory
 /// while the revocation feed vouches for it, else read (and remembered).
 pub(super) async fn current_user(svc: &Services, user: UserId) -> Result<Option<User>> {
-    let memory = svc.store.revocations();
-    if let Some(user) = memory.cached_user(user) {
-        return Ok(Some(user));
-    }
-    let generation = memory.generation();
-    let found = svc.store.find_user(user).await?;
-    if let Some(found) = &found {
-        memory.remember(found, generation);
-    }
-    Ok(found)
+    let verdict = svc.store.revocations().judge_user(user);
+    cached_or_read(svc, verdict, || svc.store.find_user(user)).await
 }
 
 /// The user of a session that is not revoked (active or not: the caller
@@ -61,13 +71,23 @@ pub(super) async fn current_user(svc: &Services, user: UserId) -> Result<Option<
 /// is down every check reads the database, as revocation takes effect there
 /// at once.
 async fn live_session_user(svc: &Services, user: UserId, sid: SessionId) -> Result<Option<User>> {
-    let memory = svc.store.revocations();
-    match memory.judge(user, sid) {
+    let verdict = svc.store.revocations().judge(user, sid);
+    cached_or_read(svc, verdict, || svc.store.find_session_user(user, sid)).await
+}
+
+/// The memory's verdict, or the database's answer (`read`), which fills
+/// the cache.
+async fn cached_or_read<F>(svc: &Services, verdict: Verdict, read: impl FnOnce() -> F) -> Result<Option<User>>
+where
+    F: std::future::Future<Output = Result<Option<User>>>,
+{
+    match verdict {
         Verdict::Revoked => Ok(None),
         Verdict::Live(user) => Ok(Some(user)),
         Verdict::Ask => {
+            let memory = svc.store.revocations();
             let generation = memory.generation();
-            let found = svc.store.find_session_user(user, sid).await?;
+            let found = read().await?;
             if let Some(found) = &found {
                 memory.remember(found, generation);
             }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod devices;
+pub mod import;
 pub mod introspect;
 pub mod login;
 pub mod login_defence;

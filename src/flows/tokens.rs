@@ -91,6 +91,34 @@ pub fn verify_refresh(svc: &Services, token: &str) -> Option<RefreshToken> {
     Some(RefreshToken { claims, user_id, session_id })
 }
 
+/// A refresh token the Django original minted (contract §18), within the
+/// legacy window, whose jti an import brought: at its first presentation
+/// it becomes a session holding it as the current token, so the rotation
+/// that follows treats it as any session's (grace, reuse).
+async fn adopt_legacy(svc: &Services, token: &str, client: &ClientInfo) -> Result<Option<RefreshToken>> {
+    let now = svc.clock.now();
+    let Some(claims) = svc.legacy.as_ref().and_then(|l| l.verify(token, TokenType::Refresh, unix(now))) else {
+        return Ok(None);
+    };
+    let Ok(user_id) = claims.user_id.parse::<UserId>() else { return Ok(None) };
+    if !svc.store.find_user(user_id).await?.is_some_and(|u| u.can_sign_in()) {
+        return Ok(None);
+    }
+    let session = NewSession {
+        id: SessionId::new(),
+        user_id,
+        refresh: RefreshState { jti: Jti::from_claim(claims.jti.clone()), iat: claims.iat, exp: claims.exp },
+        ip: client.ip.map(|i| i.to_string()),
+        user_agent: client.user_agent.clone(),
+        at: now,
+        device: device_label(client.user_agent.as_deref()),
+        max_sessions: svc.config.max_sessions_per_user,
+        new_device_alerts: false,
+    };
+    let adopted = svc.store.adopt_legacy_refresh(&session).await?;
+    Ok(adopted.map(|session_id| RefreshToken { claims, user_id, session_id }))
+}
+
 /// Rotates a refresh token (contract §4): one winner among concurrent
 /// presenters, the same new token for the client that rotated if it comes
 /// back within the grace, a refusal (the session lives on) for any other
@@ -101,7 +129,10 @@ pub async fn refresh(svc: &Services, token: &str, client: &ClientInfo) -> Result
         telemetry::token_refresh("invalid");
         Error::Unauthorized(INVALID_TOKEN)
     };
-    let presented = verify_refresh(svc, token).ok_or_else(invalid)?;
+    let presented = match verify_refresh(svc, token) {
+        Some(presented) => presented,
+        None => adopt_legacy(svc, token, client).await?.ok_or_else(invalid)?,
+    };
     let (user_id, sid) = (presented.user_id, presented.session_id);
     let user = auth::current_user(svc, user_id).await?.filter(User::can_sign_in).ok_or_else(invalid)?;
     let now = svc.clock.now();

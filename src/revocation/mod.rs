@@ -129,6 +129,16 @@ impl Revocations {
 
     /// The Bearer check's answer from memory alone.
     pub fn judge(&self, user: UserId, session: SessionId) -> Verdict {
+        // A session known revoked is revoked whatever else holds.
+        if self.is_up() && self.read().revoked.contains_key(&session) {
+            return Verdict::Revoked;
+        }
+        self.judge_user(user)
+    }
+
+    /// `judge` for a token that names no session (§18's legacy tokens):
+    /// the cached user, if the feed is up.
+    pub fn judge_user(&self, user: UserId) -> Verdict {
         if !self.is_up() {
             return self.ask();
         }
@@ -137,9 +147,6 @@ impl Revocations {
             drop(state);
             return self.ask();
         }
-        if state.revoked.contains_key(&session) {
-            return Verdict::Revoked;
-        }
         match state.users.get(&user) {
             Some(cached) => Verdict::Live(cached.clone()),
             None => {
@@ -147,18 +154,6 @@ impl Revocations {
                 self.ask()
             }
         }
-    }
-
-    /// The user's current row from memory, while the feed vouches for it.
-    pub fn cached_user(&self, user: UserId) -> Option<User> {
-        if !self.is_up() {
-            return None;
-        }
-        let state = self.read();
-        if state.overflow_until.is_some_and(|until| until > self.now()) {
-            return None;
-        }
-        state.users.get(&user).cloned()
     }
 
     fn ask(&self) -> Verdict {

@@ -10,6 +10,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::import::{LegacyToken, Stored};
 use crate::domain::mfa::{MfaStatus, MfaSummary};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
 use crate::domain::session::{NewSession, Opened, Rotate, Rotation, Session};
@@ -326,6 +327,31 @@ contract! {
     /// The jti of the refresh token a live (not revoked) session of `user`
     /// holds now.
     async fn session_refresh_jti(&self, user: UserId, session: SessionId) -> Option<String>;
+
+    // ------------------------------------------- the Django original (§18)
+
+    /// Stores a batch of the original's users, matched by id: a new id is
+    /// inserted, a known one replaced only when the source's `updated_at`
+    /// is newer; a user whose email or phone a live account of another id
+    /// holds is left out. One transaction, rolled back when `dry_run`; one
+    /// outcome per user, in order.
+    async fn import_users(&self, users: &[User], dry_run: bool) -> Vec<Stored>;
+
+    /// Stores the original's outstanding refresh tokens whose user is here
+    /// (a blacklisting sticks; a token that became a session is left as
+    /// it is) and moves the default legacy window (`legacy_tokens_until`)
+    /// to the latest expiry of one not blacklisted, in one transaction,
+    /// rolled back when `dry_run`.
+    async fn import_legacy_tokens(&self, tokens: &[LegacyToken], dry_run: bool) -> ();
+
+    /// The end of the legacy window an import set (unix seconds).
+    async fn legacy_tokens_until(&self) -> Option<i64>;
+
+    /// The session an imported refresh token (`session.refresh.jti`, not
+    /// blacklisted, of `session.user_id`) is: opened now as `session`,
+    /// holding that token as its current one, at its first presentation;
+    /// the same session at later ones. `None` for any other token.
+    async fn adopt_legacy_refresh(&self, session: &NewSession) -> Option<SessionId>;
 
     // ------------------------------------------------------------ operation
 

@@ -3,6 +3,7 @@
 //! Flows never see a query or a connection.
 
 pub(crate) mod contract;
+pub mod django;
 mod postgres;
 mod sqlite;
 #[cfg(test)]

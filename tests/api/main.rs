@@ -6,6 +6,7 @@ mod devices;
 mod edge;
 mod hardening;
 mod helpers;
+mod import;
 mod instances;
 mod introspect;
 mod jwks_interop;

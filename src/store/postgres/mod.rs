@@ -11,6 +11,7 @@
 mod admin;
 mod audit;
 mod feed;
+mod import;
 mod login_defence;
 mod mfa;
 mod recovery;

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Store;
+use crate::domain::import::{LegacyToken, Stored};
 use crate::domain::mfa::{MfaStatus, MfaSummary};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
 use crate::domain::session::{NewSession, Opened, Rotate, Rotation, Session};
@@ -201,6 +202,22 @@ impl Storage for Store {
 
     async fn session_refresh_jti(&self, user: UserId, session: SessionId) -> Result<Option<String>> {
         Store::session_refresh_jti(self, user, session).await
+    }
+
+    async fn import_users(&self, users: &[User], dry_run: bool) -> Result<Vec<Stored>> {
+        Store::import_users(self, users, dry_run).await
+    }
+
+    async fn import_legacy_tokens(&self, tokens: &[LegacyToken], dry_run: bool) -> Result<()> {
+        Store::import_legacy_tokens(self, tokens, dry_run).await
+    }
+
+    async fn legacy_tokens_until(&self) -> Result<Option<i64>> {
+        Store::legacy_tokens_until(self).await
+    }
+
+    async fn adopt_legacy_refresh(&self, session: &NewSession) -> Result<Option<SessionId>> {
+        Store::adopt_legacy_refresh(self, session).await
     }
 
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
