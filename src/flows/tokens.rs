@@ -101,12 +101,16 @@ async fn adopt_legacy(svc: &Services, token: &str, client: &ClientInfo) -> Resul
         return Ok(None);
     };
     let Ok(user_id) = claims.user_id.parse::<UserId>() else { return Ok(None) };
-    if !svc.store.find_user(user_id).await?.is_some_and(|u| u.can_sign_in()) {
+    // As the original's access tokens (`auth::legacy_access`): the user may
+    // sign in and has not changed since (a password change or reset here).
+    let user = svc.store.find_user(user_id).await?;
+    let Some(user) = user.filter(|u| u.can_sign_in() && u.updated_at.timestamp() <= claims.iat) else {
         return Ok(None);
-    }
+    };
     let session = NewSession {
         id: SessionId::new(),
         user_id,
+        user_updated_at: user.updated_at,
         refresh: RefreshState { jti: Jti::from_claim(claims.jti.clone()), iat: claims.iat, exp: claims.exp },
         ip: client.ip.map(|i| i.to_string()),
         user_agent: client.user_agent.clone(),
