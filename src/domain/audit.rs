@@ -60,6 +60,9 @@ pub enum AuditAction {
     RecoveryCodeUsed,
     RecoveryCodesRegenerated,
     MfaReset,
+    PasskeyAdded,
+    PasskeyRemoved,
+    PasskeyCounterError,
     SessionEvicted,
     NewDevice,
     /// An admin revoked one session of a user (the user's own revocation
@@ -68,7 +71,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 32] = [
+    pub const ALL: [AuditAction; 35] = [
         AuditAction::Register,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -98,6 +101,9 @@ impl AuditAction {
         AuditAction::RecoveryCodeUsed,
         AuditAction::RecoveryCodesRegenerated,
         AuditAction::MfaReset,
+        AuditAction::PasskeyAdded,
+        AuditAction::PasskeyRemoved,
+        AuditAction::PasskeyCounterError,
         AuditAction::SessionEvicted,
         AuditAction::NewDevice,
         AuditAction::SessionRevoked,
@@ -134,6 +140,9 @@ impl AuditAction {
             AuditAction::RecoveryCodeUsed => "recovery_code_used",
             AuditAction::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             AuditAction::MfaReset => "mfa_reset",
+            AuditAction::PasskeyAdded => "passkey_added",
+            AuditAction::PasskeyRemoved => "passkey_removed",
+            AuditAction::PasskeyCounterError => "passkey_counter_error",
             AuditAction::SessionEvicted => "session_evicted",
             AuditAction::NewDevice => "new_device",
             AuditAction::SessionRevoked => "session_revoked",

@@ -13,6 +13,7 @@ mod audit;
 mod feed;
 mod login_defence;
 mod mfa;
+mod passkeys;
 mod recovery;
 mod sessions;
 mod signing_keys;

@@ -32,6 +32,7 @@ mod audit;
 mod feed;
 mod login_defence;
 mod mfa;
+mod passkeys;
 mod migrate;
 mod readers;
 mod recovery;
