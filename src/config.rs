@@ -509,7 +509,9 @@ fn webauthn(vars: &HashMap<String, String>, c: &Config) -> Result<WebauthnConfig
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| origin(s).ok_or_else(|| bad(n, format!("invalid origin {s:?} (expected e.g. https://example.com)"))))
+            .map(|s| {
+                origin(s).ok_or_else(|| bad(n, format!("invalid origin {s:?} (expected e.g. https://example.com)")))
+            })
             .collect::<Result<Vec<_>, _>>()?,
         None => vec![default_origin],
     };

@@ -141,7 +141,8 @@ impl RelyingParty {
     /// Request options for any discoverable credential (empty
     /// `allowCredentials`), and the state.
     pub fn start_discoverable(&self) -> crate::error::Result<(Value, String)> {
-        let (options, state) = self.webauthn.start_discoverable_authentication().map_err(crate::error::Error::internal)?;
+        let (options, state) =
+            self.webauthn.start_discoverable_authentication().map_err(crate::error::Error::internal)?;
         finish_start(options.public_key, AuthState::Discoverable(state))
     }
 
@@ -152,7 +153,9 @@ impl RelyingParty {
         let mut passkey: Passkey = serde_json::from_str(stored).map_err(|_| Refusal::Rejected)?;
         let result = match state {
             AuthState::Known(state) => self.webauthn.finish_passkey_authentication(&a.0, &state),
-            AuthState::Discoverable(state) => self.webauthn.finish_discoverable_authentication_v2(&a.0, state, &passkey),
+            AuthState::Discoverable(state) => {
+                self.webauthn.finish_discoverable_authentication_v2(&a.0, state, &passkey)
+            }
         }
         .map_err(refusal)?;
         if passkey.update_credential(&result).is_none() {

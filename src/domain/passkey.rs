@@ -8,7 +8,6 @@ use super::{PasskeyId, UserId};
 /// A WebAuthn challenge works once and for this long (§15.3).
 pub const CEREMONY_SECS: i64 = 300;
 
-
 /// A registered passkey.
 #[derive(Debug, Clone)]
 pub struct StoredPasskey {

@@ -26,8 +26,7 @@ const NOT_FOUND: &str = "Passkey not found.";
 /// The creation options for a new passkey of `user`; a new request
 /// replaces a pending one.
 pub async fn registration_options(svc: &Services, user: &User) -> Result<Value> {
-    let exclude: Vec<String> =
-        svc.store.list_passkeys(user.id).await?.into_iter().map(|p| p.credential_id).collect();
+    let exclude: Vec<String> = svc.store.list_passkeys(user.id).await?.into_iter().map(|p| p.credential_id).collect();
     let (public_key, state) = svc.passkeys.start_registration(user.id, &mfa::account_label(user), &exclude)?;
     open(svc, CeremonyKind::Register, user.id.to_string(), Some(user.id), state).await?;
     Ok(public_key)
@@ -173,7 +172,13 @@ pub async fn second_factor_options(svc: &Services, user: &User, jti: &str) -> Re
 
 /// Whether `credential` rightly answers the second-factor ceremony of the
 /// `mfa_token` whose jti is `jti` (taking it, right or wrong).
-pub async fn second_factor(svc: &Services, user: UserId, jti: &str, credential: &Value, client: &ClientInfo) -> Result<bool> {
+pub async fn second_factor(
+    svc: &Services,
+    user: UserId,
+    jti: &str,
+    credential: &Value,
+    client: &ClientInfo,
+) -> Result<bool> {
     let ceremony = svc.store.take_ceremony(CeremonyKind::SecondFactor, jti, svc.clock.unix()).await?;
     let (Some(ceremony), Ok(assertion)) = (ceremony, Assertion::parse(credential)) else { return Ok(false) };
     let stored = svc.store.find_passkey(&assertion.credential_id()).await?;

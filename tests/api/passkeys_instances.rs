@@ -36,7 +36,8 @@ async fn passkey_ceremonies_begun_on_a_are_finished_on_b() {
     // Second factor: the password and options on A, the verify on B.
     let r = a.post(LOGIN, &json!({"email_or_phone": email, "password": PASSWORD})).await;
     let mfa_token = text(&r.body["data"]["mfa_token"]);
-    let options = a.post(MFA_WEBAUTHN_OPTIONS, &json!({"mfa_token": mfa_token})).await.body["data"]["publicKey"].clone();
+    let options =
+        a.post(MFA_WEBAUTHN_OPTIONS, &json!({"mfa_token": mfa_token})).await.body["data"]["publicKey"].clone();
     let r = b.post(MFA_VERIFY, &json!({"mfa_token": mfa_token, "webauthn": device.get(&options)})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["data"]["user"]["id"], user_id.as_str());

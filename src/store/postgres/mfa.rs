@@ -249,7 +249,8 @@ impl Store {
             .iter()
             .map(|u| {
                 let row = found.iter().find(|r| r.id == u.to_string());
-                let summary = row.map(|r| MfaSummary { totp: r.totp, passkeys: u32::try_from(r.passkeys).unwrap_or(0) });
+                let summary =
+                    row.map(|r| MfaSummary { totp: r.totp, passkeys: u32::try_from(r.passkeys).unwrap_or(0) });
                 (*u, summary.unwrap_or_default())
             })
             .collect())

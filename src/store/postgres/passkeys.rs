@@ -104,9 +104,10 @@ impl Store {
     /// not theirs.
     pub async fn delete_passkey(&self, user: UserId, id: PasskeyId, event: &AuditEvent) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query!("DELETE FROM passkeys WHERE id = $1 AND user_id = $2", id.to_string(), user.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query!("DELETE FROM passkeys WHERE id = $1 AND user_id = $2", id.to_string(), user.to_string())
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }

@@ -24,8 +24,9 @@ impl Store {
             let left: u32 = conn
                 .prepare_cached("SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ?1 AND used_at IS NULL")?
                 .query_row([&id], |r| r.get(0))?;
-            let passkeys: u32 =
-                conn.prepare_cached("SELECT count(*) FROM passkeys WHERE user_id = ?1")?.query_row([&id], |r| r.get(0))?;
+            let passkeys: u32 = conn
+                .prepare_cached("SELECT count(*) FROM passkeys WHERE user_id = ?1")?
+                .query_row([&id], |r| r.get(0))?;
             Ok(MfaStatus { totp, recovery_codes_left: left, passkeys })
         })
         .await

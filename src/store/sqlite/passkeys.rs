@@ -9,7 +9,8 @@ use crate::domain::passkey::{CEREMONY_SECS, Ceremony, CeremonyKind, StoredPasske
 use crate::domain::{AuditEvent, PasskeyId, UserId, from_micros, micros};
 use crate::error::Result;
 
-const PASSKEY_COLUMNS: &str = "SELECT id, user_id, credential_id, name, credential, created_at, last_used_at FROM passkeys";
+const PASSKEY_COLUMNS: &str =
+    "SELECT id, user_id, credential_id, name, credential, created_at, last_used_at FROM passkeys";
 
 fn passkey(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPasskey> {
     Ok(StoredPasskey {

@@ -33,6 +33,6 @@ mod codes;
 mod devices;
 mod login_defence;
 mod mfa;
-mod passkeys;
 mod operation;
+mod passkeys;
 mod sessions;
