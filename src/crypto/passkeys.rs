@@ -108,7 +108,7 @@ impl RelyingParty {
         name: &str,
         exclude: &[String],
     ) -> crate::error::Result<(Value, String)> {
-        let exclude = exclude.iter().filter_map(|c| URL_SAFE_NO_PAD.decode(c).ok()).map(Into::into).collect();
+        let exclude = exclude.iter().filter_map(|c| URL_SAFE_NO_PAD.decode(c).ok()).collect();
         let (options, state) = self
             .webauthn
             .start_passkey_registration(*user.as_uuid(), name, name, Some(exclude))
