@@ -137,7 +137,7 @@ async fn a_passkey_is_registered_listed_renamed_and_deleted() {
     assert_eq!(passkey["last_used_at"], Value::Null);
     let keys: Vec<&str> = passkey.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["id", "name", "created_at", "last_used_at"]);
-    assert_eq!(t.passkeys().await, [passkey.clone()]);
+    assert_eq!(t.passkeys().await, std::slice::from_ref(passkey));
     assert_eq!(t.app.get(MFA, Some(&t.access)).await.body["data"]["passkeys"], json!([passkey]));
     assert_eq!(t.app.audit_events("passkey_added").await.len(), 1);
 
