@@ -150,8 +150,32 @@ pub struct Config {
     pub revocation_max_sessions: usize,
     /// Users an instance caches for the Bearer check at most.
     pub revocation_max_users: usize,
+    /// The WebAuthn relying party of passkeys (§15.3).
+    pub webauthn: WebauthnConfig,
     /// Where the service reads the time (tests move it).
     pub clock: crate::domain::Clock,
+}
+
+/// The relying party passkeys are bound to (§15.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnConfig {
+    /// `AUTHGATE_WEBAUTHN_RP_ID`: the domain credentials are scoped to.
+    pub rp_id: String,
+    /// `AUTHGATE_WEBAUTHN_ORIGINS`: where ceremonies may run, each
+    /// `scheme://host[:port]`.
+    pub origins: Vec<String>,
+    /// `AUTHGATE_WEBAUTHN_RP_NAME`: what authenticators show.
+    pub rp_name: String,
+}
+
+impl Default for WebauthnConfig {
+    fn default() -> Self {
+        WebauthnConfig {
+            rp_id: "localhost".into(),
+            origins: vec!["http://localhost:8000".into()],
+            rp_name: "authgate".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -198,6 +222,7 @@ impl Default for Config {
             revocation_poll: Duration::from_millis(250),
             revocation_max_sessions: 1_000_000,
             revocation_max_users: 100_000,
+            webauthn: WebauthnConfig::default(),
             clock: crate::domain::Clock::system(),
         }
     }
@@ -434,6 +459,7 @@ impl Config {
                     .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 1 to 100000000)")))?;
             }
         }
+        c.webauthn = webauthn(vars, &c)?;
         c.check_production()?;
         Ok(c)
     }
@@ -469,6 +495,40 @@ fn origin(s: &str) -> Option<String> {
         && !rest.contains(['/', '?', '#', ' '])
         && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
     ok.then(|| s.to_ascii_lowercase())
+}
+
+/// The relying party: each variable, else derived from
+/// `AUTHGATE_PUBLIC_URL` (its host, its origin), else from the port of
+/// `AUTHGATE_BIND` on `localhost` (§10).
+fn webauthn(vars: &HashMap<String, String>, c: &Config) -> Result<WebauthnConfig, ConfigError> {
+    let get = |name: &'static str| lookup(vars, name);
+    let public = match get("AUTHGATE_PUBLIC_URL") {
+        Some((n, v)) => {
+            let url = url::Url::parse(v).map_err(|_| bad(n, format!("invalid URL {v:?}")))?;
+            let host = url.host_str().ok_or_else(|| bad(n, format!("{v:?} has no host")))?.to_owned();
+            Some((host, url.origin().ascii_serialization()))
+        }
+        None => None,
+    };
+    let (default_id, default_origin) =
+        public.unwrap_or_else(|| ("localhost".into(), format!("http://localhost:{}", c.bind.port())));
+    let rp_id = get("AUTHGATE_WEBAUTHN_RP_ID").map_or(default_id, |(_, v)| v.to_ascii_lowercase());
+    let origins = match get("AUTHGATE_WEBAUTHN_ORIGINS") {
+        Some((n, v)) => v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                origin(s).ok_or_else(|| bad(n, format!("invalid origin {s:?} (expected e.g. https://example.com)")))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => vec![default_origin],
+    };
+    let rp_name = get("AUTHGATE_WEBAUTHN_RP_NAME").map_or_else(|| "authgate".into(), |(_, v)| v.to_owned());
+    let config = WebauthnConfig { rp_id, origins, rp_name };
+    crate::crypto::passkeys::check(&config.rp_id, &config.origins)
+        .map_err(|why| bad("AUTHGATE_WEBAUTHN_ORIGINS", format!("{why} (AUTHGATE_WEBAUTHN_RP_ID={})", config.rp_id)))?;
+    Ok(config)
 }
 
 /// A set, non-blank value with its variable's name.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::{Config, Secret};
 use crate::crypto::hashers::Hasher;
 use crate::crypto::jwt::{JwtKeys, LegacyTokens};
+use crate::crypto::passkeys::RelyingParty;
 use crate::crypto::pool::HashPool;
 use crate::delivery::{Channels, DeliveryQueue, QueueConfig};
 use crate::domain::Clock;
@@ -32,6 +33,8 @@ pub struct Services {
     pub login_counters: FailureCounters,
     /// Where flows read the time (`config.clock`).
     pub clock: Clock,
+    /// The WebAuthn relying party of passkeys (§15.3).
+    pub passkeys: RelyingParty,
     /// Work left running after an answer; shutdown waits for it.
     pub tasks: Tasks,
 }
@@ -54,6 +57,9 @@ impl Services {
         let (delivery, _worker) = DeliveryQueue::start(Arc::new(channels), QueueConfig::default(), tasks.clone());
         password_policy::warm_up();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let web = &config.webauthn;
+        let passkeys =
+            RelyingParty::new(&web.rp_id, &web.origins, &web.rp_name).map_err(crate::error::Error::internal)?;
         Ok(Arc::new(Services {
             keys,
             legacy,
@@ -62,6 +68,7 @@ impl Services {
             limiter: crate::throttle::from_config(&config).map_err(crate::error::Error::internal)?,
             login_counters: FailureCounters::from_config(&config).map_err(crate::error::Error::internal)?,
             clock: config.clock.clone(),
+            passkeys,
             tasks,
             secret,
             store,

@@ -4,6 +4,7 @@
 pub mod hashers;
 pub mod jwt;
 pub(crate) mod otp;
+pub(crate) mod passkeys;
 pub(crate) mod pool;
 pub mod reset_token;
 pub mod sealing;

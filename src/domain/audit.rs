@@ -61,6 +61,9 @@ pub enum AuditAction {
     RecoveryCodeUsed,
     RecoveryCodesRegenerated,
     MfaReset,
+    PasskeyAdded,
+    PasskeyRemoved,
+    PasskeyCounterError,
     SessionEvicted,
     NewDevice,
     /// An admin revoked one session of a user (the user's own revocation
@@ -69,7 +72,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 32] = [
+    pub const ALL: [AuditAction; 35] = [
         AuditAction::Register,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -99,6 +102,9 @@ impl AuditAction {
         AuditAction::RecoveryCodeUsed,
         AuditAction::RecoveryCodesRegenerated,
         AuditAction::MfaReset,
+        AuditAction::PasskeyAdded,
+        AuditAction::PasskeyRemoved,
+        AuditAction::PasskeyCounterError,
         AuditAction::SessionEvicted,
         AuditAction::NewDevice,
         AuditAction::SessionRevoked,
@@ -135,6 +141,9 @@ impl AuditAction {
             AuditAction::RecoveryCodeUsed => "recovery_code_used",
             AuditAction::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             AuditAction::MfaReset => "mfa_reset",
+            AuditAction::PasskeyAdded => "passkey_added",
+            AuditAction::PasskeyRemoved => "passkey_removed",
+            AuditAction::PasskeyCounterError => "passkey_counter_error",
             AuditAction::SessionEvicted => "session_evicted",
             AuditAction::NewDevice => "new_device",
             AuditAction::SessionRevoked => "session_revoked",

@@ -72,6 +72,11 @@ uuid_id!(
     SessionId
 );
 
+uuid_id!(
+    /// A registered passkey (§15.3), as its owner's list names it.
+    PasskeyId
+);
+
 /// A token's `jti`: 32 lowercase hex characters (SimpleJWT's uuid4 hex).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Jti(String);

@@ -18,6 +18,8 @@ pub struct Totp {
 pub struct MfaStatus {
     pub totp: Option<Totp>,
     pub recovery_codes_left: u32,
+    /// Registered passkeys (§15.3).
+    pub passkeys: u32,
 }
 
 impl MfaStatus {
@@ -27,7 +29,7 @@ impl MfaStatus {
 
     /// An account with a second factor signs in in two steps (§15.2).
     pub fn has_second_factor(&self) -> bool {
-        self.totp_active()
+        self.totp_active() || self.passkeys > 0
     }
 
     /// The methods the second step accepts, in the contract's order.
@@ -38,6 +40,9 @@ impl MfaStatus {
         }
         if self.recovery_codes_left > 0 {
             methods.push("recovery_code");
+        }
+        if self.passkeys > 0 {
+            methods.push("webauthn");
         }
         methods
     }
@@ -63,12 +68,19 @@ mod tests {
     #[test]
     fn only_a_confirmed_totp_is_a_second_factor() {
         let pending = Totp { secret: "S".into(), confirmed: false, last_step: -1 };
-        let mut status = MfaStatus { totp: Some(pending), recovery_codes_left: 0 };
+        let mut status = MfaStatus { totp: Some(pending), recovery_codes_left: 0, passkeys: 0 };
         assert!(!status.has_second_factor());
         assert!(status.methods().is_empty());
         status.totp.as_mut().unwrap().confirmed = true;
         status.recovery_codes_left = 3;
         assert!(status.has_second_factor());
         assert_eq!(status.methods(), ["totp", "recovery_code"]);
+    }
+
+    #[test]
+    fn a_passkey_alone_is_a_second_factor() {
+        let status = MfaStatus { totp: None, recovery_codes_left: 0, passkeys: 1 };
+        assert!(status.has_second_factor());
+        assert_eq!(status.methods(), ["webauthn"]);
     }
 }

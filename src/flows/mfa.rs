@@ -39,14 +39,18 @@ pub async fn setup_totp(svc: &Services, user: &User) -> Result<Enrolment> {
             "Two-factor authentication is already enabled.",
         )));
     }
-    let account = match (&user.email, &user.phone) {
+    let otpauth_uri = totp::otpauth_uri(ISSUER, &account_label(user), &secret);
+    let qr_svg = totp::qr_svg(&otpauth_uri);
+    Ok(Enrolment { secret, otpauth_uri, qr_svg })
+}
+
+/// How an authenticator names the account: its email, else its phone.
+pub(super) fn account_label(user: &User) -> String {
+    match (&user.email, &user.phone) {
         (Some(email), _) => email.as_str().to_owned(),
         (None, Some(phone)) => phone.as_str().to_owned(),
         (None, None) => user.id.to_string(),
-    };
-    let otpauth_uri = totp::otpauth_uri(ISSUER, &account, &secret);
-    let qr_svg = totp::qr_svg(&otpauth_uri);
-    Ok(Enrolment { secret, otpauth_uri, qr_svg })
+    }
 }
 
 /// Confirms the pending enrolment with its first code; answers the
@@ -209,6 +213,8 @@ pub async fn challenge(svc: &Services, user: &User, status: &MfaStatus) -> Resul
 pub enum Answer {
     Code(String),
     RecoveryCode(String),
+    /// A WebAuthn assertion (§15.3), as the browser gave it.
+    Webauthn(serde_json::Value),
 }
 
 impl Answer {
@@ -216,14 +222,20 @@ impl Answer {
         match self {
             Answer::Code(_) => "code",
             Answer::RecoveryCode(_) => "recovery_code",
+            Answer::Webauthn(_) => "webauthn",
+        }
+    }
+
+    fn wrong(&self) -> &'static str {
+        match self {
+            Answer::Webauthn(_) => "The passkey's answer is not valid for this sign-in: ask for new options.",
+            _ => WRONG_CODE,
         }
     }
 }
 
-/// The second step: a right answer to a live challenge opens the session,
-/// as a login does; a wrong one counts against the challenge (the fifth
-/// kills it).
-pub async fn verify(svc: &Services, mfa_token: &str, answer: &Answer, client: &ClientInfo) -> Result<SignedIn> {
+/// The user and jti of a live `mfa_token`; 401 for anything else.
+async fn live_challenge(svc: &Services, mfa_token: &str) -> Result<(User, String)> {
     let dead = || Error::Unauthorized(INVALID_MFA_TOKEN);
     let now = svc.clock.unix();
     let claims = svc.keys.verify(mfa_token, TokenType::Mfa, now).map_err(|_| dead())?;
@@ -232,21 +244,38 @@ pub async fn verify(svc: &Services, mfa_token: &str, answer: &Answer, client: &C
         return Err(dead());
     }
     let user = svc.store.find_user(user_id).await?.filter(User::can_sign_in).ok_or_else(dead)?;
+    Ok((user, claims.jti))
+}
+
+/// The request options of a passkey as the second factor of the sign-in
+/// waiting on `mfa_token`.
+pub async fn webauthn_options(svc: &Services, mfa_token: &str) -> Result<serde_json::Value> {
+    let (user, jti) = live_challenge(svc, mfa_token).await?;
+    super::passkeys::second_factor_options(svc, &user, &jti).await
+}
+
+/// The second step: a right answer to a live challenge opens the session,
+/// as a login does; a wrong one counts against the challenge (the fifth
+/// kills it).
+pub async fn verify(svc: &Services, mfa_token: &str, answer: &Answer, client: &ClientInfo) -> Result<SignedIn> {
+    let dead = || Error::Unauthorized(INVALID_MFA_TOKEN);
+    let (user, jti) = live_challenge(svc, mfa_token).await?;
     let defence = login_defence::admit_second_factor(svc, &user, client).await?;
     let status = svc.store.mfa_status(user.id).await?;
     let right = match answer {
         Answer::Code(code) => accept_totp(svc, user.id, &status, code).await?,
         Answer::RecoveryCode(code) => use_recovery_code(svc, user.id, code, client).await?,
+        Answer::Webauthn(credential) => super::passkeys::second_factor(svc, user.id, &jti, credential, client).await?,
     };
     let event = |outcome| {
         AuditEvent::new(AuditAction::MfaVerify, outcome, Some(user.id), client)
             .with_detail(json!({"method": answer.field()}))
     };
     if !right {
-        svc.store.fail_mfa_challenge(&claims.jti, &event(Outcome::Failure)).await?;
-        return Err(Error::field(answer.field(), WRONG_CODE));
+        svc.store.fail_mfa_challenge(&jti, &event(Outcome::Failure)).await?;
+        return Err(Error::field(answer.field(), answer.wrong()));
     }
-    if !svc.store.spend_mfa_challenge(&claims.jti, now).await? {
+    if !svc.store.spend_mfa_challenge(&jti, svc.clock.unix()).await? {
         return Err(dead());
     }
     svc.store.record_audit(&event(Outcome::Success)).await?;

@@ -11,6 +11,7 @@ pub mod login;
 pub mod login_defence;
 pub mod mfa;
 pub mod otp;
+pub mod passkeys;
 pub mod passwords;
 pub mod register;
 pub mod tokens;

@@ -70,15 +70,20 @@ pub async fn login(
     Client(client): Client,
     Typed(req): Typed<LoginRequest>,
 ) -> Result<Response> {
-    match login::login(&svc, &req.login, &req.password, &client).await? {
+    Ok(logged_in(login::login(&svc, &req.login, &req.password, &client).await?))
+}
+
+/// The answer of a first sign-in step: the pair, or `mfa_required`.
+pub(super) fn logged_in(outcome: login::LoggedIn) -> Response {
+    match outcome {
         login::LoggedIn::SignedIn(signed_in) => {
             let (tokens, user) = (signed_in.tokens, signed_in.user.view());
             let data = LoginAnswer::SignedIn(LoginData { access: tokens.access, refresh: tokens.refresh, user });
-            Ok(ok("Login successful.", data))
+            ok("Login successful.", data)
         }
         login::LoggedIn::SecondFactor(next) => {
             let data = MfaRequiredData { mfa_required: true, mfa_token: next.mfa_token, methods: next.methods };
-            Ok(ok("Two-factor authentication required.", LoginAnswer::MfaRequired(data)))
+            ok("Two-factor authentication required.", LoginAnswer::MfaRequired(data))
         }
     }
 }

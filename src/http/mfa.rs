@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::extract::{Auth, Client, FromRaw, Typed};
 use super::forms::Form;
+use super::passkeys::{PasskeyView, PublicKeyData};
 use super::reply::ok;
 use super::rules;
 use super::schemas::{Empty, Envelope, ErrorEnvelope, LoginData};
@@ -48,25 +49,14 @@ pub struct MfaStatusData {
     passkeys: Vec<PasskeyView>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct PasskeyView {
-    #[schema(schema_with = rules::uuid)]
-    id: String,
-    name: String,
-    #[schema(schema_with = rules::date_time)]
-    created_at: String,
-    #[schema(schema_with = rules::date_time_or_null, required = true)]
-    last_used_at: Option<String>,
-}
-
 /// Second factors of the caller.
 #[utoipa::path(get, path = "/auth/mfa/", operation_id = "mfa_status", security(("bearer" = [])), responses(
     (status = 200, description = "What second factors the caller has.", body = Envelope<MfaStatusData>),
 ))]
 pub async fn status(State(svc): State<AppState>, Auth(me): Auth) -> Result<Response> {
     let status = mfa::status(&svc, &me.user).await?;
-    let data =
-        MfaStatusData { totp: status.totp_active(), recovery_codes_left: status.recovery_codes_left, passkeys: vec![] };
+    let passkeys = crate::flows::passkeys::list(&svc, &me.user).await?.iter().map(PasskeyView::of).collect();
+    let data = MfaStatusData { totp: status.totp_active(), recovery_codes_left: status.recovery_codes_left, passkeys };
     Ok(ok("Two-factor status.", data))
 }
 
@@ -208,7 +198,45 @@ pub async fn recovery_codes(
     Ok(ok("New recovery codes. The old ones no longer work.", RecoveryCodesData { recovery_codes }))
 }
 
-/// The second step of a sign-in: one of `code`, `recovery_code`.
+#[derive(Deserialize, ToSchema)]
+pub struct MfaTokenBody {
+    /// The `mfa_token` the login answered.
+    #[schema(required = true, nullable = false)]
+    mfa_token: Option<String>,
+}
+
+pub struct MfaTokenRequest {
+    mfa_token: String,
+}
+
+impl FromRaw for MfaTokenRequest {
+    type Raw = MfaTokenBody;
+}
+
+impl TryFrom<MfaTokenBody> for MfaTokenRequest {
+    type Error = Error;
+
+    fn try_from(body: MfaTokenBody) -> Result<Self> {
+        let mut form = Form::default();
+        let mfa_token = form.required("mfa_token", body.mfa_token);
+        mfa_token.map(|mfa_token| MfaTokenRequest { mfa_token }).ok_or_else(|| form.into_error())
+    }
+}
+
+/// Options to answer the second step with a passkey; then `mfa/verify`
+/// with `webauthn`.
+#[utoipa::path(post, path = "/auth/mfa/webauthn/options/", operation_id = "mfa_webauthn_options",
+    request_body = MfaTokenBody, responses(
+    (status = 200, description = "Request options for the account's passkeys; the challenge works once, for         5 minutes.", body = Envelope<PublicKeyData>),
+    (status = 400, description = "No `mfa_token`, or the account has no passkey.", body = ErrorEnvelope),
+    (status = 401, description = "Not a live `mfa_token`.", body = ErrorEnvelope),
+))]
+pub async fn webauthn_options(State(svc): State<AppState>, Typed(req): Typed<MfaTokenRequest>) -> Result<Response> {
+    let public_key = mfa::webauthn_options(&svc, &req.mfa_token).await?;
+    Ok(ok("Answer with a passkey using these options.", PublicKeyData { public_key }))
+}
+
+/// The second step of a sign-in: one of `code`, `recovery_code`, `webauthn`.
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyBody {
     #[schema(schema_with = rules::mfa_token, required = true)]
@@ -217,7 +245,8 @@ pub struct VerifyBody {
     code: Option<String>,
     #[schema(schema_with = rules::recovery_code)]
     recovery_code: Option<String>,
-    /// A WebAuthn assertion (§15.3).
+    /// A WebAuthn assertion (§15.3): the `AuthenticationResponseJSON` of
+    /// `navigator.credentials.get` with the options of `mfa/webauthn/options`.
     #[schema(value_type = Object, required = false)]
     webauthn: Option<serde_json::Value>,
 }
@@ -240,8 +269,9 @@ impl TryFrom<VerifyBody> for VerifyRequest {
         let answer = match (body.code, body.recovery_code, body.webauthn) {
             (Some(code), None, None) => form.required("code", Some(code)).map(Answer::Code),
             (None, Some(code), None) => form.required("recovery_code", Some(code)).map(Answer::RecoveryCode),
+            (None, None, Some(assertion)) if assertion.is_object() => Some(Answer::Webauthn(assertion)),
             (None, None, Some(_)) => {
-                form.errors.add("webauthn", "This account has no passkey.");
+                form.errors.add("webauthn", "Not a valid WebAuthn credential.");
                 None
             }
             (None, None, None) => {

@@ -16,6 +16,7 @@ mod mfa;
 mod observe;
 pub mod openapi;
 mod ops;
+mod passkeys;
 mod passwords;
 mod reply;
 mod rules;
@@ -119,6 +120,13 @@ fn features() -> Vec<Feature> {
         feature("/auth/mfa/totp/disable/", None, Burst, routes!(mfa::totp_disable)),
         feature("/auth/mfa/recovery-codes/", None, Burst, routes!(mfa::recovery_codes)),
         feature("/auth/mfa/verify/", None, Burst, routes!(mfa::verify)),
+        feature("/auth/mfa/webauthn/options/", None, Burst, routes!(mfa::webauthn_options)),
+        feature("/auth/passkeys/", None, Sustained, routes!(passkeys::list)),
+        feature("/auth/passkeys/{id}/", None, Sustained, routes!(passkeys::rename, passkeys::delete)),
+        feature("/auth/passkeys/register/options/", None, Sustained, routes!(passkeys::register_options)),
+        feature("/auth/passkeys/register/", None, Burst, routes!(passkeys::register)),
+        feature("/auth/passkeys/login/options/", None, Burst, routes!(passkeys::login_options)),
+        feature("/auth/passkeys/login/", None, Burst, routes!(passkeys::login)),
         feature("/admin/users/{id}/mfa/reset/", None, Sustained, routes!(admin::reset_mfa)),
         // Keyed by the client's address: its Bearer token is a service's.
         feature("/auth/introspect/", None, Sustained, routes!(keys::introspect)),

@@ -12,10 +12,11 @@ use serde_json::Value;
 
 use crate::domain::import::{LegacyToken, Stored};
 use crate::domain::mfa::{MfaStatus, MfaSummary};
+use crate::domain::passkey::{Ceremony, CeremonyKind, StoredPasskey};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
 use crate::domain::session::{NewSession, Opened, Rotate, Rotation, Session};
 use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
-use crate::domain::{AuditEvent, Email, LoginId, Phone, Role, SessionId, User, UserId};
+use crate::domain::{AuditEvent, Email, LoginId, PasskeyId, Phone, Role, SessionId, User, UserId};
 use crate::error::Result;
 
 /// Declares the operations once: the `Storage` trait every backend
@@ -309,6 +310,40 @@ contract! {
 
     /// Each user's second factors, for the admin user object.
     async fn mfa_summaries(&self, users: &[UserId]) -> Vec<(UserId, MfaSummary)>;
+
+    // -------------------------------------------------------------- passkeys
+
+    /// Stores a new passkey with the event, in one transaction; false (and
+    /// nothing stored) when its credential id is registered already, to
+    /// anyone.
+    async fn add_passkey(&self, passkey: &StoredPasskey, event: &AuditEvent) -> bool;
+
+    /// The user's passkeys, oldest first.
+    async fn list_passkeys(&self, user: UserId) -> Vec<StoredPasskey>;
+
+    /// The passkey of a credential id (base64url), whoever owns it.
+    async fn find_passkey(&self, credential_id: &str) -> Option<StoredPasskey>;
+
+    /// Renames one of the user's passkeys; none when it is not theirs.
+    async fn rename_passkey(&self, user: UserId, id: PasskeyId, name: &str) -> Option<StoredPasskey>;
+
+    /// Deletes one of the user's passkeys with the event; false (and no
+    /// event) when it is not theirs.
+    async fn delete_passkey(&self, user: UserId, id: PasskeyId, event: &AuditEvent) -> bool;
+
+    /// Records a use of the passkey: its updated credential, the signature
+    /// `counter` it showed and `last_used_at`, unless the stored counter
+    /// reached `counter` meanwhile (a non-zero counter must grow): false
+    /// then, and nothing changed.
+    async fn use_passkey(&self, id: PasskeyId, credential: &str, counter: u32) -> bool;
+
+    /// Stores a ceremony's state, replacing one of the same kind and key;
+    /// ceremonies expired `CEREMONY_SECS` or more before it go.
+    async fn open_ceremony(&self, ceremony: &Ceremony) -> ();
+
+    /// Takes (deletes) the ceremony if it has not expired at `now` (unix
+    /// seconds): of concurrent answers, one gets it.
+    async fn take_ceremony(&self, kind: CeremonyKind, key: &str, now: i64) -> Option<Ceremony>;
     // ---------------------------------------------------------- signing keys
 
     /// The signing keys of `alg` that sign or were retired at or after

@@ -44,6 +44,13 @@ fn contract_routes() -> Vec<(&'static str, Option<&'static str>, &'static [&'sta
         ("/auth/mfa/totp/disable/", None, &["post"], true),
         ("/auth/mfa/recovery-codes/", None, &["post"], true),
         ("/auth/mfa/verify/", None, &["post"], false),
+        ("/auth/mfa/webauthn/options/", None, &["post"], false),
+        ("/auth/passkeys/", None, &["get"], true),
+        ("/auth/passkeys/{id}/", None, &["patch", "delete"], true),
+        ("/auth/passkeys/register/options/", None, &["post"], true),
+        ("/auth/passkeys/register/", None, &["post"], true),
+        ("/auth/passkeys/login/options/", None, &["post"], false),
+        ("/auth/passkeys/login/", None, &["post"], false),
         ("/admin/users/{id}/mfa/reset/", None, &["post"], true),
     ]
 }

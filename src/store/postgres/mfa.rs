@@ -17,7 +17,8 @@ impl Store {
     pub async fn mfa_status(&self, user: UserId) -> Result<MfaStatus> {
         let r = sqlx::query!(
             r#"SELECT t.secret AS "secret?", t.confirmed_at IS NOT NULL AS "confirmed?", t.last_step AS "last_step?",
-                      (SELECT count(*) FROM mfa_recovery_codes c WHERE c.user_id = $1 AND c.used_at IS NULL) AS "left!"
+                      (SELECT count(*) FROM mfa_recovery_codes c WHERE c.user_id = $1 AND c.used_at IS NULL) AS "left!",
+                      (SELECT count(*) FROM passkeys p WHERE p.user_id = $1) AS "passkeys!"
                  FROM (SELECT 1) one LEFT JOIN mfa_totp t ON t.user_id = $1"#,
             user.to_string(),
         )
@@ -27,7 +28,8 @@ impl Store {
             (Some(secret), Some(confirmed), Some(last_step)) => Some(Totp { secret, confirmed, last_step }),
             _ => None,
         };
-        Ok(MfaStatus { totp, recovery_codes_left: u32::try_from(r.left).unwrap_or(0) })
+        let count = |n: i64| u32::try_from(n).unwrap_or(0);
+        Ok(MfaStatus { totp, recovery_codes_left: count(r.left), passkeys: count(r.passkeys) })
     }
 
     /// Stores a pending TOTP secret, replacing a pending one; false (and
@@ -222,6 +224,8 @@ impl Store {
         sqlx::query!("DELETE FROM mfa_totp WHERE user_id = $1", id).execute(&mut *tx).await?;
         sqlx::query!("DELETE FROM mfa_recovery_codes WHERE user_id = $1", id).execute(&mut *tx).await?;
         sqlx::query!("DELETE FROM mfa_challenges WHERE user_id = $1", id).execute(&mut *tx).await?;
+        sqlx::query!("DELETE FROM passkeys WHERE user_id = $1", id).execute(&mut *tx).await?;
+        sqlx::query!("DELETE FROM webauthn_ceremonies WHERE user_id = $1", id).execute(&mut *tx).await?;
         let n = revoke_all(&mut tx, user, "mfa_reset", now).await?;
         insert_audit(&mut tx, event, now).await?;
         tx.commit().await?;
@@ -232,15 +236,23 @@ impl Store {
     /// Each user's second factors, for the admin user object.
     pub async fn mfa_summaries(&self, users: &[UserId]) -> Result<Vec<(UserId, MfaSummary)>> {
         let ids: Vec<String> = users.iter().map(ToString::to_string).collect();
-        let active = sqlx::query_scalar!(
-            "SELECT user_id FROM mfa_totp WHERE user_id = ANY($1) AND confirmed_at IS NOT NULL",
+        let found = sqlx::query!(
+            r#"SELECT u.id AS "id!",
+                      EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS "totp!",
+                      (SELECT count(*) FROM passkeys p WHERE p.user_id = u.id) AS "passkeys!"
+                 FROM unnest($1::text[]) u(id)"#,
             &ids,
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(users
             .iter()
-            .map(|u| (*u, MfaSummary { totp: active.iter().any(|a| *a == u.to_string()), passkeys: 0 }))
+            .map(|u| {
+                let row = found.iter().find(|r| r.id == u.to_string());
+                let summary =
+                    row.map(|r| MfaSummary { totp: r.totp, passkeys: u32::try_from(r.passkeys).unwrap_or(0) });
+                (*u, summary.unwrap_or_default())
+            })
             .collect())
     }
 }

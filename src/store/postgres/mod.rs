@@ -14,6 +14,7 @@ mod feed;
 mod import;
 mod login_defence;
 mod mfa;
+mod passkeys;
 mod recovery;
 mod rotations;
 mod sessions;

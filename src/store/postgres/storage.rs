@@ -11,10 +11,11 @@ use chrono::{DateTime, Utc};
 use super::Store;
 use crate::domain::import::{LegacyToken, Stored};
 use crate::domain::mfa::{MfaStatus, MfaSummary};
+use crate::domain::passkey::{Ceremony, CeremonyKind, StoredPasskey};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
 use crate::domain::session::{NewSession, Opened, Rotate, Rotation, Session};
 use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
-use crate::domain::{AuditEvent, Email, LoginId, Phone, SessionId, User, UserId};
+use crate::domain::{AuditEvent, Email, LoginId, PasskeyId, Phone, SessionId, User, UserId};
 use crate::error::Result;
 use crate::store::contract::{
     AdminWrite, AuditFilter, AuditRecord, NewUser, PasswordChange, PoolUsage, Storage, StoredKey, UserChange,
@@ -299,5 +300,37 @@ impl Storage for Store {
 
     async fn mfa_summaries(&self, users: &[UserId]) -> Result<Vec<(UserId, MfaSummary)>> {
         Store::mfa_summaries(self, users).await
+    }
+
+    async fn add_passkey(&self, passkey: &StoredPasskey, event: &AuditEvent) -> Result<bool> {
+        Store::add_passkey(self, passkey, event).await
+    }
+
+    async fn list_passkeys(&self, user: UserId) -> Result<Vec<StoredPasskey>> {
+        Store::list_passkeys(self, user).await
+    }
+
+    async fn find_passkey(&self, credential_id: &str) -> Result<Option<StoredPasskey>> {
+        Store::find_passkey(self, credential_id).await
+    }
+
+    async fn rename_passkey(&self, user: UserId, id: PasskeyId, name: &str) -> Result<Option<StoredPasskey>> {
+        Store::rename_passkey(self, user, id, name).await
+    }
+
+    async fn delete_passkey(&self, user: UserId, id: PasskeyId, event: &AuditEvent) -> Result<bool> {
+        Store::delete_passkey(self, user, id, event).await
+    }
+
+    async fn use_passkey(&self, id: PasskeyId, credential: &str, counter: u32) -> Result<bool> {
+        Store::use_passkey(self, id, credential, counter).await
+    }
+
+    async fn open_ceremony(&self, ceremony: &Ceremony) -> Result<()> {
+        Store::open_ceremony(self, ceremony).await
+    }
+
+    async fn take_ceremony(&self, kind: CeremonyKind, key: &str, now: i64) -> Result<Option<Ceremony>> {
+        Store::take_ceremony(self, kind, key, now).await
     }
 }

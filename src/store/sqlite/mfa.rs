@@ -24,7 +24,10 @@ impl Store {
             let left: u32 = conn
                 .prepare_cached("SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ?1 AND used_at IS NULL")?
                 .query_row([&id], |r| r.get(0))?;
-            Ok(MfaStatus { totp, recovery_codes_left: left })
+            let passkeys: u32 = conn
+                .prepare_cached("SELECT count(*) FROM passkeys WHERE user_id = ?1")?
+                .query_row([&id], |r| r.get(0))?;
+            Ok(MfaStatus { totp, recovery_codes_left: left, passkeys })
         })
         .await
     }
@@ -202,6 +205,8 @@ impl Store {
             tx.exec("DELETE FROM mfa_totp WHERE user_id = ?1", [&id])?;
             tx.exec("DELETE FROM mfa_recovery_codes WHERE user_id = ?1", [&id])?;
             tx.exec("DELETE FROM mfa_challenges WHERE user_id = ?1", [&id])?;
+            tx.exec("DELETE FROM passkeys WHERE user_id = ?1", [&id])?;
+            tx.exec("DELETE FROM webauthn_ceremonies WHERE user_id = ?1", [&id])?;
             let n = revoke_all(tx, &id, "mfa_reset")?;
             tx.audit(event)?;
             Ok(n)
@@ -216,17 +221,22 @@ impl Store {
             let json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
             rows(
                 conn,
-                "SELECT value FROM json_each(?1) WHERE value IN
-                   (SELECT user_id FROM mfa_totp WHERE confirmed_at IS NOT NULL)",
+                "SELECT j.value,
+                        EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = j.value AND t.confirmed_at IS NOT NULL),
+                        (SELECT count(*) FROM passkeys p WHERE p.user_id = j.value)
+                   FROM json_each(?1) j",
                 [json],
-                |r| r.get::<_, String>(0),
+                |r| Ok((r.get::<_, String>(0)?, MfaSummary { totp: r.get(1)?, passkeys: r.get(2)? })),
             )
         })
         .await
-        .map(|active| {
+        .map(|found| {
             users
                 .iter()
-                .map(|u| (*u, MfaSummary { totp: active.iter().any(|a| *a == u.to_string()), passkeys: 0 }))
+                .map(|u| {
+                    let summary = found.iter().find(|(id, _)| *id == u.to_string()).map(|(_, s)| *s);
+                    (*u, summary.unwrap_or_default())
+                })
                 .collect()
         })
     }

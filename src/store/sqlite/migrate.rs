@@ -44,6 +44,7 @@ pub(super) const MIGRATIONS: &[Migration] = migrations! {
     7 "revocations" "0007_revocations.sql",
     8 "sessions devices" "0008_sessions_devices.sql",
     9 "mfa" "0009_mfa.sql",
+    10 "passkeys" "0010_passkeys.sql",
     11 "django import" "0011_django_import.sql",
 };
 

@@ -34,6 +34,7 @@ mod import;
 mod login_defence;
 mod mfa;
 mod migrate;
+mod passkeys;
 mod readers;
 mod recovery;
 mod rows;

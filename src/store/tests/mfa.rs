@@ -21,7 +21,7 @@ async fn a_totp_enrolment_from_setup_to_replay(db: &Db) {
     assert!(db.store.confirm_totp(user, "SECOND", 100, &codes("a"), &enabled).await.unwrap());
     let status = db.store.mfa_status(user).await.unwrap();
     let totp = Totp { secret: "SECOND".into(), confirmed: true, last_step: 100 };
-    assert_eq!(status, MfaStatus { totp: Some(totp), recovery_codes_left: 10 });
+    assert_eq!(status, MfaStatus { totp: Some(totp), recovery_codes_left: 10, passkeys: 0 });
     assert!(!db.store.begin_totp(user, "THIRD").await.unwrap(), "active: no new setup");
     assert!(!db.store.accept_totp_step(user, 100).await.unwrap(), "the confirming step is spent");
     assert!(db.store.accept_totp_step(user, 101).await.unwrap());

@@ -34,4 +34,5 @@ mod devices;
 mod login_defence;
 mod mfa;
 mod operation;
+mod passkeys;
 mod sessions;
