@@ -86,6 +86,7 @@ pub async fn register_options(State(svc): State<AppState>, Auth(me): Auth) -> Re
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = PasskeyRegisterBody)]
 pub struct RegisterBody {
     /// The `RegistrationResponseJSON` of `navigator.credentials.create`.
     #[schema(required = true, nullable = false, value_type = Object)]
@@ -157,6 +158,7 @@ pub async fn list(State(svc): State<AppState>, Auth(me): Auth) -> Result<Respons
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = PasskeyRenameBody)]
 pub struct RenameBody {
     #[schema(required = true, nullable = false, max_length = 150, example = "Work laptop")]
     name: Option<String>,
@@ -182,7 +184,7 @@ impl TryFrom<RenameBody> for RenameRequest {
 
 /// Rename one of the caller's passkeys.
 #[utoipa::path(patch, path = "/auth/passkeys/{id}/", operation_id = "rename_passkey", request_body = RenameBody,
-    params(("id" = String, Path, description = "A passkey id from the list.")),
+    params(("id" = String, Path, format = "uuid", description = "A passkey id from the list (a UUID).")),
     security(("bearer" = [])), responses(
     (status = 200, description = "The renamed passkey.", body = Envelope<PasskeyData>),
     (status = 400, description = "A blank or too long name.", body = ErrorEnvelope),
@@ -200,7 +202,7 @@ pub async fn rename(
 
 /// Delete one of the caller's passkeys.
 #[utoipa::path(delete, path = "/auth/passkeys/{id}/", operation_id = "delete_passkey",
-    params(("id" = String, Path, description = "A passkey id from the list.")),
+    params(("id" = String, Path, format = "uuid", description = "A passkey id from the list (a UUID).")),
     security(("bearer" = [])), responses(
     (status = 200, description = "The passkey is deleted.", body = Envelope<Empty>),
     (status = 404, description = "Not a passkey of the caller.", body = ErrorEnvelope),
@@ -217,6 +219,7 @@ pub async fn delete(
 
 /// Optional: with it, the options list that account's passkeys.
 #[derive(Deserialize, ToSchema)]
+#[schema(as = PasskeyLoginOptionsBody)]
 pub struct LoginOptionsBody {
     #[schema(example = "ana@example.com")]
     email_or_phone: Option<String>,
@@ -253,6 +256,7 @@ pub async fn login_options(State(svc): State<AppState>, Typed(req): Typed<LoginO
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = PasskeyLoginBody)]
 pub struct LoginBody {
     /// The `ceremony` of the options.
     #[schema(required = true, nullable = false)]
