@@ -19,7 +19,10 @@ Three jobs, none of which loosens what is generated from the document:
   destroy what they touch (logout-all, password change, deleting or changing
   a user) get a throwaway account of their own, so the run's accounts live on.
   Second factors: TOTP codes are computed here from the secret a setup
-  answered (RFC 6238), for accounts the hooks enrol themselves.
+  answered (RFC 6238), for accounts the hooks enrol themselves; passkeys
+  are made and used by a software authenticator (authenticator.py, next to
+  this file), for accounts of their own: an account with a passkey answers
+  a password sign-in with mfa_required, so the run's user never gets one.
 
 Adding a route: write `fill_<name>(case)` that puts real state into a
 positive case (ids, tokens, codes; leave what the document describes as
@@ -41,6 +44,7 @@ import json
 import os
 import re
 import secrets
+import sys
 import threading
 import time
 
@@ -48,6 +52,10 @@ import requests
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
+
+# Schemathesis loads this file by path: its directory is not on sys.path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from authenticator import Credential  # noqa: E402
 
 BASE = os.environ["CONTRACT_BASE_URL"]
 API = f"{BASE}/api/v1"
@@ -368,9 +376,17 @@ def fill_enrolled(case):
 
 
 def fill_mfa_verify(case):
+    """A live mfa_token and a right answer of the kind generated: a
+    passkey's assertion (a real one, from an account with a passkey) for
+    `webauthn`, else a TOTP or recovery code of an enrolled account."""
     body = case.body
-    # No account of this run has a passkey: a generated assertion becomes a
-    # TOTP code.
+    if "webauthn" in body:
+        account = passkey_account()
+        body["mfa_token"] = account.mfa_token()
+        r = post("/auth/mfa/webauthn/options/", {"mfa_token": body["mfa_token"]})
+        r.raise_for_status()
+        body["webauthn"] = account.key.assert_(r.json()["data"]["publicKey"], ORIGIN)
+        return
     kind = "recovery_code" if "recovery_code" in body else "code"
     for other in ("code", "recovery_code", "webauthn"):
         body.pop(other, None)
@@ -387,6 +403,105 @@ def fill_mfa_verify(case):
             if account in ENROLLED:
                 ENROLLED.remove(account)
     raise RuntimeError("no enrolled account answered the sign-in with an mfa_token")
+
+
+# ------------------------------------------------------------------ passkeys
+
+# The origin the server's relying party allows (the script sets both).
+ORIGIN = os.environ["CONTRACT_WEBAUTHN_ORIGIN"]
+
+
+class PasskeyAccount:
+    """An account of its own with a passkey of the software authenticator
+    (`key`, registered as `passkey_id`). Its password sign-in answers
+    mfa_required, so it keeps the access token of the sign-in before its
+    first passkey."""
+
+    def __init__(self):
+        self.email, self.password, data = throwaway()
+        self.access = data["access"]
+        self.key = Credential()
+        self.passkey_id = self.register(self.key)
+
+    def creation_options(self):
+        """Fresh creation options (`publicKey`) for a passkey of this account."""
+        r = HTTP.post(f"{API}/auth/passkeys/register/options/", headers=self.headers(), timeout=30)
+        r.raise_for_status()
+        return r.json()["data"]["publicKey"]
+
+    def register(self, key, name="Contract key"):
+        """Registers `key` as a passkey of this account: its id."""
+        credential = key.register(self.creation_options(), ORIGIN)
+        r = post("/auth/passkeys/register/", {"credential": credential, "name": name}, self.access)
+        r.raise_for_status()
+        return r.json()["data"]["passkey"]["id"]
+
+    def headers(self):
+        """Its Bearer header."""
+        return {"Authorization": f"Bearer {self.access}"}
+
+    def mfa_token(self):
+        """The mfa_token of a password sign-in (the passkey is a second factor)."""
+        data = sign_in(self.email, self.password)
+        if "mfa_token" not in data:
+            raise RuntimeError(f"signing in to {self.email}, with a passkey, answered no mfa_token")
+        return data["mfa_token"]
+
+
+# One passkey account per worker thread: a thread's cases run one after
+# the other, so its ceremonies (one pending registration per account) and
+# its key's signature counter (which must only grow) never race.
+LOCAL = threading.local()
+
+
+def passkey_account():
+    """This thread's account with a passkey, made on first use."""
+    account = getattr(LOCAL, "passkey_account", None)
+    if account is None:
+        account = LOCAL.passkey_account = PasskeyAccount()
+    return account
+
+
+def fill_passkey_register(case):
+    """Fresh creation options of the thread's passkey account and a new
+    key's answer to them; the generated name stays."""
+    account = passkey_account()
+    case.headers["Authorization"] = f"Bearer {account.access}"
+    case.body["credential"] = Credential().register(account.creation_options(), ORIGIN)
+
+
+def fill_passkey_owner(case):
+    """The thread's passkey account as caller (its list is not empty) and,
+    where the path names one, its passkey."""
+    account = passkey_account()
+    case.headers["Authorization"] = f"Bearer {account.access}"
+    if "id" in (case.path_parameters or {}):
+        case.path_parameters["id"] = account.passkey_id
+
+
+def fill_delete_passkey(case):
+    """A passkey registered for this case alone, deleted by it."""
+    account = passkey_account()
+    case.headers["Authorization"] = f"Bearer {account.access}"
+    case.path_parameters["id"] = account.register(Credential(), "To delete")
+
+
+def fill_passkey_login(case):
+    """A new ceremony and the thread's passkey answering it: every other
+    case names the account (its passkeys listed), the rest are
+    discoverable (the account found by the user handle)."""
+    account = passkey_account()
+    body = {"email_or_phone": account.email} if next(SERIAL) % 2 else {}
+    r = post("/auth/passkeys/login/options/", body)
+    r.raise_for_status()
+    options = r.json()["data"]
+    case.body["ceremony"] = options["ceremony"]
+    case.body["credential"] = account.key.assert_(options["publicKey"], ORIGIN)
+
+
+def fill_mfa_webauthn_options(case):
+    """A live mfa_token of an account with a passkey."""
+    case.body["mfa_token"] = passkey_account().mfa_token()
 
 
 def fill_introspect(case):
@@ -445,6 +560,12 @@ FILL = {
     "totp_disable": fill_enrolled,
     "regenerate_recovery_codes": fill_enrolled,
     "mfa_verify": fill_mfa_verify,
+    "passkey_register": fill_passkey_register,
+    "list_passkeys": fill_passkey_owner,
+    "rename_passkey": fill_passkey_owner,
+    "delete_passkey": fill_delete_passkey,
+    "passkey_login": fill_passkey_login,
+    "mfa_webauthn_options": fill_mfa_webauthn_options,
     "admin_reset_mfa": fill_user_id,
     "introspect": fill_introspect,
     "admin_list_sessions": fill_user_id,

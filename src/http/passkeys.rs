@@ -85,13 +85,15 @@ pub async fn register_options(State(svc): State<AppState>, Auth(me): Auth) -> Re
     Ok(ok("Create the passkey with these options.", PublicKeyData { public_key }))
 }
 
+// A component name of its own: the document's components are keyed by
+// name, and `RegisterBody` is the account registration's (auth.rs).
 #[derive(Deserialize, ToSchema)]
 #[schema(as = PasskeyRegisterBody)]
 pub struct RegisterBody {
     /// The `RegistrationResponseJSON` of `navigator.credentials.create`.
     #[schema(required = true, nullable = false, value_type = Object)]
     credential: Option<Value>,
-    #[schema(required = true, nullable = false, max_length = 150, example = "MacBook Touch ID")]
+    #[schema(schema_with = rules::passkey_name, required = true)]
     name: Option<String>,
 }
 
@@ -160,7 +162,7 @@ pub async fn list(State(svc): State<AppState>, Auth(me): Auth) -> Result<Respons
 #[derive(Deserialize, ToSchema)]
 #[schema(as = PasskeyRenameBody)]
 pub struct RenameBody {
-    #[schema(required = true, nullable = false, max_length = 150, example = "Work laptop")]
+    #[schema(schema_with = rules::passkey_name, required = true)]
     name: Option<String>,
 }
 
@@ -255,6 +257,7 @@ pub async fn login_options(State(svc): State<AppState>, Typed(req): Typed<LoginO
     Ok(ok("Sign in with a passkey using these options.", data))
 }
 
+// Not `LoginBody`: that is the password sign-in's (auth.rs).
 #[derive(Deserialize, ToSchema)]
 #[schema(as = PasskeyLoginBody)]
 pub struct LoginBody {

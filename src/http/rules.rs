@@ -139,6 +139,17 @@ pub fn first_name() -> ObjectBuilder {
         .examples(["Ana"])
 }
 
+/// A passkey's name: trimmed, not blank, at most 150 characters, no
+/// control character (as `Form::name` checks).
+pub fn passkey_name() -> ObjectBuilder {
+    string()
+        .min_length(Some(1))
+        .max_length(Some(NAME_MAX))
+        .pattern(Some(NAME_PATTERN))
+        .description(Some("Trimmed; not blank; at most 150 characters; no control characters."))
+        .examples(["MacBook Touch ID"])
+}
+
 /// A last name: may be empty; at most 150 characters, no control character.
 pub fn last_name() -> ObjectBuilder {
     string()

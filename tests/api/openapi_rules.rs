@@ -20,6 +20,11 @@ fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
     s
 }
 
+/// The `$ref` of the JSON body `POST path` takes.
+fn request_body<'a>(doc: &'a Value, path: &str) -> &'a Value {
+    &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+}
+
 /// The field names a 400 of `POST path` can carry, as documented.
 fn error_fields(doc: &Value, path: &str, method: &str, status: &str) -> Vec<String> {
     let schema = &doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"];
@@ -214,4 +219,29 @@ async fn second_factors_introspection_and_admin_sessions_state_their_rules() {
     let answer = &schema(&doc, "IntrospectionData")["properties"];
     assert_eq!(answer["token_type"]["enum"], json!(["access", "refresh"]));
     assert_eq!(answer["sid"]["format"], json!("uuid"));
+}
+
+#[tokio::test]
+async fn passkey_bodies_are_components_of_their_own() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let doc = document(&app).await;
+
+    // Assert: components are keyed by name, so a passkey body named like
+    // the registration's or the password sign-in's would document both
+    // routes with one of them.
+    let body = |path| request_body(&doc, path);
+    assert_eq!(body("/api/v1/auth/register/"), &json!("#/components/schemas/RegisterBody"));
+    assert_eq!(body("/api/v1/auth/login/"), &json!("#/components/schemas/LoginBody"));
+    assert_eq!(body("/api/v1/auth/passkeys/register/"), &json!("#/components/schemas/PasskeyRegisterBody"));
+    assert_eq!(body("/api/v1/auth/passkeys/login/"), &json!("#/components/schemas/PasskeyLoginBody"));
+    assert!(schema(&doc, "LoginBody")["properties"]["password"].is_object(), "{}", schema(&doc, "LoginBody"));
+    // A passkey's name: not blank, no control character (as the server checks).
+    for component in ["PasskeyRegisterBody", "RenameBody"] {
+        let name = &schema(&doc, component)["properties"]["name"];
+        assert_eq!(name["minLength"], json!(1), "{component}: {name}");
+        assert!(name["pattern"].is_string(), "{component}: {name}");
+    }
 }
