@@ -239,7 +239,7 @@ async fn passkey_bodies_are_components_of_their_own() {
     assert_eq!(body("/api/v1/auth/passkeys/login/"), &json!("#/components/schemas/PasskeyLoginBody"));
     assert!(schema(&doc, "LoginBody")["properties"]["password"].is_object(), "{}", schema(&doc, "LoginBody"));
     // A passkey's name: not blank, no control character (as the server checks).
-    for component in ["PasskeyRegisterBody", "RenameBody"] {
+    for component in ["PasskeyRegisterBody", "PasskeyRenameBody"] {
         let name = &schema(&doc, component)["properties"]["name"];
         assert_eq!(name["minLength"], json!(1), "{component}: {name}");
         assert!(name["pattern"].is_string(), "{component}: {name}");
