@@ -105,7 +105,7 @@ fn reset_tokens(c: &mut Criterion) {
         last_login: Utc.with_ymd_and_hms(2026, 11, 20, 8, 30, 15).single(),
         email: "alice@example.com",
     };
-    let now = Utc::now();
+    let now = Utc::now().timestamp();
     let token = reset_token::make(secret, &subject, now);
     let mut group = c.benchmark_group("reset_token");
     group.bench_function("make", |b| b.iter(|| reset_token::make(secret, &subject, now)));

@@ -137,6 +137,9 @@ pub struct Config {
     /// Until when the Django original's tokens are accepted (§18); unset:
     /// the end an import set, if any.
     pub legacy_tokens_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The Django original's `TIME_ZONE`: reset tokens count seconds of its
+    /// wall clock (§18); UTC by default.
+    pub time_zone: crate::domain::WallClock,
     /// Live sessions a user may have; a sign-in beyond it revokes the least
     /// recently used (§12); 0: no limit.
     pub max_sessions_per_user: u32,
@@ -217,6 +220,7 @@ impl Default for Config {
             jwt_algorithm: crate::crypto::signing::JwtAlgorithm::Hs256,
             introspection_tokens: Vec::new(),
             legacy_tokens_until: None,
+            time_zone: crate::domain::WallClock::utc(),
             max_sessions_per_user: 0,
             new_device_alerts: false,
             revocation_poll: Duration::from_millis(250),
@@ -430,6 +434,11 @@ impl Config {
             let t = chrono::DateTime::parse_from_rfc3339(v.trim())
                 .map_err(|e| bad(n, format!("not an RFC 3339 time {v:?}: {e}")))?;
             c.legacy_tokens_until = Some(t.with_timezone(&chrono::Utc));
+        }
+        if let Some((n, v)) = get("AUTHGATE_TIME_ZONE") {
+            let name = v.trim();
+            c.time_zone = crate::domain::WallClock::named(name)
+                .map_err(|e| bad(n, format!("unknown time zone {v:?} (an IANA name such as Europe/Paris): {e}")))?;
         }
         if let Some((n, v)) = get("AUTHGATE_MAX_SESSIONS_PER_USER") {
             c.max_sessions_per_user = v

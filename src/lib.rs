@@ -279,10 +279,42 @@ pub async fn import_django(
     progress: &dyn ImportProgress,
 ) -> Result<ImportSummary, Error> {
     let original = store::django::read(source).await?;
-    let store = open_store(config).await?;
+    let store = if dry_run { open_for_dry_run(config).await? } else { open_store(config).await? };
     let done = flows::import::import(&store, original, config.clock.unix(), dry_run, progress).await;
     store.close().await;
     done
+}
+
+/// The target of a dry run, opened without writing: the configured
+/// database when its schema is current; an empty one in memory when the
+/// target is empty or a SQLite file not made yet (there is nothing to
+/// compare the rows with); an error when migrations are pending, which a
+/// dry run may not apply.
+async fn open_for_dry_run(config: &Config) -> Result<store::Store, Error> {
+    let empty = || async {
+        let scratch = store::Store::connect("sqlite::memory:", 1, config.clock.clone()).await?;
+        scratch.migrate().await?;
+        Ok(scratch)
+    };
+    if store::names_missing_file(&config.database_url) {
+        return empty().await;
+    }
+    let target =
+        store::Store::connect(&config.database_url, config.database_max_connections, config.clock.clone()).await?;
+    let schema = target.schema().await;
+    match schema? {
+        store::Schema::Current => Ok(target),
+        store::Schema::Empty => {
+            target.close().await;
+            empty().await
+        }
+        store::Schema::Behind | store::Schema::Newer => {
+            target.close().await;
+            Err(Error::internal(
+                "the target database's schema is not this release's: run `authgate migrate` before a dry run",
+            ))
+        }
+    }
 }
 
 /// Applies the migrations to the configured database (`authgate migrate`).

@@ -21,8 +21,8 @@ pub struct Services {
     pub config: Config,
     pub store: Store,
     pub keys: JwtKeys,
-    /// The Django original's tokens, while they are accepted (§18).
-    pub legacy: Option<LegacyTokens>,
+    /// The Django original's tokens and the window they are accepted in (§18).
+    pub legacy: LegacyTokens,
     /// The signing secret: JWTs, OTP digests, reset tokens.
     pub secret: Secret,
     pub hashing: HashPool,
@@ -92,13 +92,14 @@ pub async fn load_secret(store: &Store, config: &Config) -> Result<Secret> {
 }
 
 /// The window for the Django original's tokens: `AUTHGATE_LEGACY_TOKENS_UNTIL`,
-/// or the end the last import of refresh tokens set (read at start).
-async fn legacy_tokens(store: &Store, config: &Config, secret: &Secret) -> Result<Option<LegacyTokens>> {
-    let until = match config.legacy_tokens_until {
-        Some(t) => Some(t.timestamp()),
-        None => store.legacy_tokens_until().await?,
+/// or the end the last import of refresh tokens set (followed as imports
+/// move it).
+async fn legacy_tokens(store: &Store, config: &Config, secret: &Secret) -> Result<LegacyTokens> {
+    let (until, fixed) = match config.legacy_tokens_until {
+        Some(t) => (Some(t.timestamp()), true),
+        None => (store.legacy_tokens_until().await?, false),
     };
-    Ok(until.map(|until| LegacyTokens::new(secret.0.as_bytes(), until)))
+    Ok(LegacyTokens::new(secret.0.as_bytes(), until, fixed, config.clock.unix()))
 }
 
 /// The revocation feed (contract §17) and the hourly sweep of its old rows:

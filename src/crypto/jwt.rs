@@ -2,6 +2,7 @@
 //! `token_type`/`exp`/`iat`/`jti`/`user_id` claims, plus `role` and `sid`
 //! (the session).
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -153,24 +154,59 @@ impl JwtKeys {
 
 /// Tokens the Django original minted (contract §18): HS256 with the
 /// secret whatever algorithm this instance signs with, no `sid`, accepted
-/// until the legacy window ends (unix seconds).
-#[derive(Clone)]
+/// until the legacy window ends (unix seconds). The window set by
+/// `AUTHGATE_LEGACY_TOKENS_UNTIL` is fixed; the default one, which an
+/// import moves while instances serve, is re-read from the database at
+/// most every `LEGACY_REREAD_SECS` (see `flows::auth::legacy_claims`).
 pub struct LegacyTokens {
     keys: JwtKeys,
-    until: i64,
+    /// The end of the window; `CLOSED` when there is none.
+    until: AtomicI64,
+    fixed: bool,
+    /// When the stored window was last read.
+    read_at: AtomicI64,
 }
 
+const CLOSED: i64 = i64::MIN;
+
+/// How often a closed default window is looked for again.
+pub const LEGACY_REREAD_SECS: i64 = 5;
+
 impl LegacyTokens {
-    pub fn new(secret: &[u8], until: i64) -> LegacyTokens {
-        LegacyTokens { keys: JwtKeys::new(secret), until }
+    /// Legacy tokens checked with `secret`: until `until` for good when
+    /// `fixed`, else until the window stored in the database, read at `now`.
+    pub fn new(secret: &[u8], until: Option<i64>, fixed: bool, now: i64) -> LegacyTokens {
+        LegacyTokens {
+            keys: JwtKeys::new(secret),
+            until: AtomicI64::new(until.unwrap_or(CLOSED)),
+            fixed,
+            read_at: AtomicI64::new(now),
+        }
     }
 
-    /// The claims of a legacy token of `kind`, while the window is open.
+    /// The claims of a well-signed, unexpired legacy token of `kind`,
+    /// whether or not the window is open.
     pub fn verify(&self, token: &str, kind: TokenType, now: i64) -> Option<Claims> {
-        if now >= self.until {
-            return None;
-        }
         self.keys.verify(token, kind, now).ok().filter(|c| c.sid.is_none())
+    }
+
+    /// True while the window is open at `now`.
+    pub fn open(&self, now: i64) -> bool {
+        now < self.until.load(Ordering::Relaxed)
+    }
+
+    /// True when the stored window should be read again at `now`; the one
+    /// caller that gets true does the read (others go on with what is known).
+    pub fn due(&self, now: i64) -> bool {
+        let last = self.read_at.load(Ordering::Relaxed);
+        !self.fixed
+            && now - last >= LEGACY_REREAD_SECS
+            && self.read_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+
+    /// What the database holds now.
+    pub fn set(&self, until: Option<i64>) {
+        self.until.store(until.unwrap_or(CLOSED), Ordering::Relaxed);
     }
 }
 

@@ -10,7 +10,8 @@ use hmac::{KeyInit, Mac};
 use sha2::Digest;
 
 const KEY_SALT: &str = "django.contrib.auth.tokens.PasswordResetTokenGenerator";
-/// Django counts from 2001-01-01 (naive; UTC here).
+/// Django counts from 2001-01-01, naive: seconds of wall-clock time in its
+/// `TIME_ZONE` (`domain::WallClock`).
 const EPOCH_2001: i64 = 978_307_200;
 
 /// The account state a token is bound to.
@@ -21,20 +22,21 @@ pub struct TokenSubject<'a> {
     pub email: &'a str,
 }
 
-/// A token for `subject`, made at `now`.
-pub fn make(secret: &str, subject: &TokenSubject<'_>, now: DateTime<Utc>) -> String {
-    make_at(secret, subject, now.timestamp() - EPOCH_2001)
+/// A token for `subject`, made at `wall_now` (wall-clock seconds since
+/// the Unix epoch).
+pub fn make(secret: &str, subject: &TokenSubject<'_>, wall_now: i64) -> String {
+    make_at(secret, subject, wall_now - EPOCH_2001)
 }
 
 /// True when `token` was made for `subject` with `secret` at most
-/// `timeout_secs` before `now`. Malformed input is simply false.
-pub fn check(secret: &str, subject: &TokenSubject<'_>, token: &str, now: DateTime<Utc>, timeout_secs: i64) -> bool {
+/// `timeout_secs` before `wall_now`. Malformed input is simply false.
+pub fn check(secret: &str, subject: &TokenSubject<'_>, token: &str, wall_now: i64, timeout_secs: i64) -> bool {
     let Some((ts_b36, _)) = token.split_once('-') else { return false };
     let Some(ts) = from_base36(ts_b36) else { return false };
     if !super::ct_eq(make_at(secret, subject, ts).as_bytes(), token.as_bytes()) {
         return false;
     }
-    now.timestamp() - EPOCH_2001 - ts <= timeout_secs
+    wall_now - EPOCH_2001 - ts <= timeout_secs
 }
 
 fn make_at(secret: &str, s: &TokenSubject<'_>, ts: i64) -> String {
@@ -89,8 +91,9 @@ mod tests {
     use chrono::NaiveDateTime;
     use serde_json::Value;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap().and_utc()
+    /// Wall-clock seconds of a naive time, as Django's mocked `_now()`.
+    fn at(s: &str) -> i64 {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap().and_utc().timestamp()
     }
 
     fn last_login(v: &Value) -> Option<DateTime<Utc>> {
@@ -127,8 +130,8 @@ mod tests {
             TokenSubject { pk: "42", password_hash: "pbkdf2_sha256$1$a$b", last_login: None, email: "a@b.co" };
         let now = at("2026-11-25 12:00:00");
         let token = make("secret", &subject, now);
-        assert!(check("secret", &subject, &token, now + chrono::Duration::seconds(86400), 86400));
-        assert!(!check("secret", &subject, &token, now + chrono::Duration::seconds(86401), 86400));
+        assert!(check("secret", &subject, &token, now + 86400, 86400));
+        assert!(!check("secret", &subject, &token, now + 86401, 86400));
         let changed = TokenSubject { password_hash: "pbkdf2_sha256$1$a$c", ..subject };
         assert!(!check("secret", &changed, &token, now, 86400));
         assert!(!check("other", &changed, &token, now, 86400));

@@ -18,6 +18,7 @@ mod role;
 pub(crate) mod session;
 pub(crate) mod soft_lock;
 mod user;
+mod wall_clock;
 
 pub use audit::{AuditAction, AuditEvent, ClientInfo, Outcome};
 pub use clock::Clock;
@@ -29,3 +30,4 @@ pub use password::{MAX_BYTES as PASSWORD_MAX_BYTES, Password};
 pub use phone::Phone;
 pub use role::Role;
 pub use user::{AuthProvider, User, UserView, rfc3339};
+pub use wall_clock::WallClock;

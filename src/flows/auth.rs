@@ -49,11 +49,22 @@ pub(crate) async fn check_access(svc: &Services, token: &str) -> Result<(Claims,
 /// names no session: the principal's is the nil id, which no session has.
 async fn legacy_access(svc: &Services, token: &str, now: i64) -> Result<(Claims, Principal)> {
     let invalid = || Error::Unauthorized(INVALID_TOKEN);
-    let claims = svc.legacy.as_ref().and_then(|l| l.verify(token, TokenType::Access, now)).ok_or_else(invalid)?;
+    let claims = legacy_claims(svc, token, TokenType::Access, now).await?.ok_or_else(invalid)?;
     let user_id: UserId = claims.user_id.parse().map_err(|_| invalid())?;
     let user = current_user(svc, user_id).await?;
     let user = user.filter(|u| u.can_sign_in() && u.updated_at.timestamp() <= claims.iat).ok_or_else(invalid)?;
     Ok((claims, Principal { user, session_id: SessionId::from_uuid(uuid::Uuid::nil()) }))
+}
+
+/// The claims of a legacy token of `kind` (§18) while the window is open.
+/// A closed default window is looked for again now and then (an import
+/// may have opened it since), only for tokens that would pass otherwise.
+pub(super) async fn legacy_claims(svc: &Services, token: &str, kind: TokenType, now: i64) -> Result<Option<Claims>> {
+    let Some(claims) = svc.legacy.verify(token, kind, now) else { return Ok(None) };
+    if !svc.legacy.open(now) && svc.legacy.due(now) {
+        svc.legacy.set(svc.store.legacy_tokens_until().await?);
+    }
+    Ok(svc.legacy.open(now).then_some(claims))
 }
 
 /// The user's current row (any state: the caller decides): from memory

@@ -46,7 +46,7 @@ async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Res
                 return reset_email_spent(svc, &user, spent, client).await;
             }
             let pk = user.id.to_string();
-            let token = reset_token::make(&svc.secret.0, &subject(&user, &pk), now);
+            let token = reset_token::make(&svc.secret.0, &subject(&user, &pk), svc.config.time_zone.seconds(now));
             let link = svc
                 .config
                 .reset_url
@@ -103,7 +103,8 @@ pub async fn confirm_with_link(
     let id = reset_token::decode_uidb64(uidb64).and_then(|s| s.parse::<UserId>().ok()).ok_or_else(bad)?;
     let user = svc.store.find_user(id).await?.filter(User::can_sign_in).ok_or_else(bad)?;
     let pk = user.id.to_string();
-    if !reset_token::check(&svc.secret.0, &subject(&user, &pk), token, svc.clock.now(), RESET_LINK_SECS) {
+    let wall_now = svc.config.time_zone.seconds(svc.clock.now());
+    if !reset_token::check(&svc.secret.0, &subject(&user, &pk), token, wall_now, RESET_LINK_SECS) {
         return Err(bad());
     }
     check_policy(svc, &user, new, "new_password")?;

@@ -97,7 +97,7 @@ pub fn verify_refresh(svc: &Services, token: &str) -> Option<RefreshToken> {
 /// that follows treats it as any session's (grace, reuse).
 async fn adopt_legacy(svc: &Services, token: &str, client: &ClientInfo) -> Result<Option<RefreshToken>> {
     let now = svc.clock.now();
-    let Some(claims) = svc.legacy.as_ref().and_then(|l| l.verify(token, TokenType::Refresh, unix(now))) else {
+    let Some(claims) = auth::legacy_claims(svc, token, TokenType::Refresh, unix(now)).await? else {
         return Ok(None);
     };
     let Ok(user_id) = claims.user_id.parse::<UserId>() else { return Ok(None) };

@@ -397,9 +397,39 @@ contract! {
     /// Applies pending migrations, exactly once however many instances
     /// start together.
     async fn migrate(&self) -> ();
+
+    /// How the database's schema stands against this release's migrations,
+    /// read without writing (`import-django --dry-run`).
+    async fn schema(&self) -> Schema;
 }
 
 // ----------------------------------------------------------------- values
+
+/// A database's schema against this release's migrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// No migration applied: an empty database.
+    Empty,
+    /// Every migration applied.
+    Current,
+    /// Some applied, some pending.
+    Behind,
+    /// Migrated by a newer release.
+    Newer,
+}
+
+impl Schema {
+    /// The state of a ledger whose latest applied version is `applied`,
+    /// against a release whose latest migration is `latest`.
+    pub fn against(applied: Option<i64>, latest: Option<i64>) -> Schema {
+        match (applied, latest) {
+            (None, _) => Schema::Empty,
+            (Some(a), Some(l)) if a < l => Schema::Behind,
+            (Some(a), Some(l)) if a > l => Schema::Newer,
+            _ => Schema::Current,
+        }
+    }
+}
 
 /// A user about to be created; the password is already hashed.
 #[derive(Debug, Clone)]

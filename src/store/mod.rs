@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use contract::{
-    AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, StoredKey, UserChange, UserFilter, UserTaken,
+    AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, Schema, StoredKey, UserChange, UserFilter,
+    UserTaken,
 };
 
 use crate::domain::Clock;
@@ -42,6 +43,12 @@ impl Backend {
             None
         }
     }
+}
+
+/// True when `url` names a SQLite file that does not exist (yet): a
+/// dry run must not create it.
+pub fn names_missing_file(url: &str) -> bool {
+    sqlite::file_path(url).is_some_and(|path| !path.exists())
 }
 
 /// The store of a deployment: the implementation for its database.

@@ -29,6 +29,7 @@ mod passkeys_mfa;
 mod passkeys_signin;
 mod password_races;
 mod passwords;
+mod races;
 mod recovery_quotas;
 mod register;
 mod reuse_grace;

@@ -112,6 +112,22 @@ impl Store {
         MIGRATOR.run(&self.pool).await.map_err(Error::internal)
     }
 
+    /// The schema against `MIGRATOR`, read without writing. The ledger is
+    /// sqlx's own table, which the database `scripts/sqlx-prepare` checks
+    /// queries against does not have: these two queries are unchecked.
+    pub async fn schema(&self) -> Result<super::contract::Schema> {
+        use super::contract::Schema;
+        let ledger: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text").fetch_one(&self.pool).await?;
+        if ledger.is_none() {
+            return Ok(Schema::Empty);
+        }
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
+        let latest = MIGRATOR.iter().map(|m| m.version).max();
+        Ok(super::contract::Schema::against(applied, latest))
+    }
+
     /// Stores `value` unless the key already has one, and returns the value
     /// that is stored, in one statement.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {

@@ -18,7 +18,7 @@ use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
 use crate::domain::{AuditEvent, Email, LoginId, PasskeyId, Phone, SessionId, User, UserId};
 use crate::error::Result;
 use crate::store::contract::{
-    AdminWrite, AuditFilter, AuditRecord, NewUser, PasswordChange, PoolUsage, Storage, StoredKey, UserChange,
+    AdminWrite, AuditFilter, AuditRecord, NewUser, PasswordChange, PoolUsage, Schema, Storage, StoredKey, UserChange,
     UserFilter, UserTaken,
 };
 
@@ -227,6 +227,10 @@ impl Storage for Store {
 
     async fn migrate(&self) -> Result<()> {
         Store::migrate(self).await
+    }
+
+    async fn schema(&self) -> Result<Schema> {
+        Store::schema(self).await
     }
 
     async fn ping(&self) -> bool {

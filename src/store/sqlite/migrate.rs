@@ -14,6 +14,7 @@ use sha2::{Digest, Sha384};
 use super::Store;
 use super::writer::rows;
 use crate::error::{Error, Result};
+use crate::store::contract::Schema;
 
 /// A migration file: its version, its description (the file name after the
 /// version, `_` read as a space, as sqlx reads it) and its SQL.
@@ -61,6 +62,26 @@ const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
 /// What sqlx records as a migration's checksum.
 pub(super) fn checksum(sql: &str) -> Vec<u8> {
     Sha384::digest(sql.as_bytes()).to_vec()
+}
+
+impl Store {
+    /// The schema against `MIGRATIONS`, read without writing.
+    pub async fn schema(&self) -> Result<Schema> {
+        let applied = self
+            .read(|c| {
+                let ledger: i64 = c.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if ledger == 0 {
+                    return Ok(None);
+                }
+                c.query_row("SELECT max(version) FROM _sqlx_migrations WHERE success", [], |r| r.get(0))
+            })
+            .await?;
+        Ok(Schema::against(applied, MIGRATIONS.last().map(|m| m.version)))
+    }
 }
 
 /// Why the database cannot be migrated by this release.

@@ -185,6 +185,14 @@ fn location(url: &str) -> Result<Location> {
     Ok(Location::File { path: PathBuf::from(path), flags })
 }
 
+/// The file a SQLite URL names (`None` in memory or for another URL).
+pub(super) fn file_path(url: &str) -> Option<PathBuf> {
+    match location(url).ok()? {
+        Location::File { path, .. } => Some(path),
+        Location::Memory => None,
+    }
+}
+
 /// The write connection (readers open theirs when first needed).
 fn open(location: &Location) -> Result<Connection> {
     let (path, flags) = match location {

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use authgate::crypto::jwt::LEGACY_REREAD_SECS;
 use authgate::crypto::signing::JwtAlgorithm;
+use authgate::domain::WallClock;
 use serde_json::json;
 
 use super::*;
@@ -125,6 +127,25 @@ async fn an_instance_signing_with_a_key_pair_still_takes_the_originals_tokens() 
 }
 
 #[tokio::test]
+async fn an_import_while_serving_opens_the_default_window_without_a_restart() {
+    // Arrange: a serving instance, before any import (no window).
+    let clock = fixture_clock();
+    let app = spawn_original_app(&clock).await;
+    let access = token("ana_access");
+    let before = app.get(ME, Some(&access)).await;
+
+    // Act: the import runs beside it; the instance looks again a few
+    // seconds later.
+    import(&app, &clock, &database_source(), false).await;
+    clock.advance(Duration::from_secs(LEGACY_REREAD_SECS as u64));
+    let after = app.get(ME, Some(&access)).await;
+
+    // Assert
+    assert_unauthorized(&before, "no window before the import");
+    assert_eq!(after.status, 200, "{:?}", after.body);
+}
+
+#[tokio::test]
 async fn a_reset_link_the_original_sent_stays_valid() {
     // Arrange
     let clock = fixture_clock();
@@ -141,4 +162,26 @@ async fn a_reset_link_the_original_sent_stays_valid() {
     assert_eq!(reset.status, 200, "{:?}", reset.body);
     assert_eq!(again.status, 400, "the link is one-time");
     app.login("ana@example.com", "a brand new passphrase 42").await;
+}
+
+#[tokio::test]
+async fn a_reset_link_counts_in_the_original_time_zone() {
+    // Arrange: read the fixture's link as if the original ran two hours
+    // ahead of UTC (`Etc/GMT-2`): its wall clock said what it says two
+    // hours before that instant in UTC.
+    let clock = fixture_clock();
+    let ahead = imported(&clock, |c| c.time_zone = WallClock::named("Etc/GMT-2").unwrap()).await;
+    let utc = imported(&clock, |_| {}).await;
+    let link = fixture()["reset_link"].clone();
+    let confirm =
+        json!({"uidb64": link["uidb64"], "token": link["token"], "new_password": "a brand new passphrase 42"});
+
+    // Act: 22 h 30 min after the fixture was made, in UTC.
+    clock.advance(Duration::from_secs(21 * 3600 + 1800));
+    let in_zone = ahead.post(RESET_CONFIRM, &confirm).await;
+    let in_utc = utc.post(RESET_CONFIRM, &confirm).await;
+
+    // Assert
+    assert_eq!(in_zone.status, 400, "24 h 30 min old by the original's clock: {:?}", in_zone.body);
+    assert_eq!(in_utc.status, 200, "22 h 30 min old in UTC: {:?}", in_utc.body);
 }

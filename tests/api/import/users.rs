@@ -182,6 +182,32 @@ async fn a_dry_run_reports_the_same_and_writes_nothing() {
     assert_eq!(after_dry.status, 401, "nothing was written");
 }
 
+#[tokio::test]
+async fn a_dry_run_on_a_new_target_creates_nothing_there() {
+    // Arrange: a target no authgate has opened (a SQLite file not made
+    // yet, an empty PostgreSQL schema).
+    let clock = fixture_clock();
+    let app = spawn_original_app(&clock).await;
+    let (target, reports) = (super::super::db::TestDatabase::fresh().await, Reports::default());
+    let mut config = app.peer_config(as_the_original(&clock));
+    config.database_url = target.url.clone();
+
+    // Act
+    let dry = authgate::import_django(&config, &database_source(), true, &reports).await.expect("the dry run runs");
+
+    // Assert
+    assert_eq!((dry.imported, dry.skipped), (IMPORTED, SKIPPED), "every row is checked as new");
+    match &target.dir {
+        Some(dir) => assert!(!dir.join("authgate.db").exists(), "no SQLite file is made"),
+        None => {
+            let tables = target
+                .rows("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()", &[])
+                .await;
+            assert_eq!(tables[0][0].as_deref(), Some("0"), "no table is made");
+        }
+    }
+}
+
 /// The user's hash once the sign-in's background upgrade replaced the MD5 one.
 async fn upgraded_hash(app: &TestApp, id: &str) -> String {
     for _ in 0..100 {
