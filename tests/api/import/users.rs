@@ -201,7 +201,7 @@ async fn a_dry_run_on_a_new_target_creates_nothing_there() {
         Some(dir) => assert!(!dir.join("authgate.db").exists(), "no SQLite file is made"),
         None => {
             let tables = target
-                .rows("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()", &[])
+                .rows("SELECT CAST(count(*) AS TEXT) FROM information_schema.tables WHERE table_schema = current_schema()", &[])
                 .await;
             assert_eq!(tables[0][0].as_deref(), Some("0"), "no table is made");
         }
