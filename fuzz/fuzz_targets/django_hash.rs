@@ -23,7 +23,9 @@ fn cheap(encoded: &str) -> bool {
     let (algorithm, rest) = encoded.split_once('$').unwrap_or(("", ""));
     let fields: Vec<&str> = rest.split('$').collect();
     match algorithm {
-        "pbkdf2_sha256" | "pbkdf2_sha1" => rest.split('$').next().and_then(|i| i.parse::<u32>().ok()).is_none_or(|i| i <= 2_000),
+        "pbkdf2_sha256" | "pbkdf2_sha1" => {
+            rest.split('$').next().and_then(|i| i.parse::<u32>().ok()).is_none_or(|i| i <= 2_000)
+        }
         "argon2" => fields.iter().flat_map(|f| f.split(',')).filter_map(|kv| kv.split_once('=')).all(|(k, v)| {
             let limit = match k {
                 "m" => 256,
@@ -34,7 +36,8 @@ fn cheap(encoded: &str) -> bool {
             v.parse::<u32>().map_or(true, |v| v <= limit)
         }),
         "scrypt" => {
-            let bound = |i: usize, limit: u64| fields.get(i).and_then(|v| v.parse::<u64>().ok()).is_none_or(|v| v <= limit);
+            let bound =
+                |i: usize, limit: u64| fields.get(i).and_then(|v| v.parse::<u64>().ok()).is_none_or(|v| v <= limit);
             bound(0, 1024) && bound(2, 8) && bound(3, 2)
         }
         // bcrypt reads the cost from bytes 4..6 of its 60-byte string.
@@ -52,7 +55,7 @@ fn write_seeds() {
     for (i, kind) in [HasherKind::Argon2, HasherKind::Pbkdf2Sha256].into_iter().enumerate() {
         let hasher = Hasher { kind, argon2: Argon2Cost { m: 64, t: 1, p: 1 }, pbkdf2_iterations: 1000 };
         let password = "correct horse battery staple";
-        std::fs::write(dir.join(format!("authgate-{i}")), format!("{password}\n{}", hasher.hash(password)))
+        std::fs::write(dir.join(format!("seed-authgate-{i}")), format!("{password}\n{}", hasher.hash(password)))
             .expect("a seed");
     }
 }

@@ -85,16 +85,21 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+fn is_status_line(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"HTTP/1.1 ") || bytes.starts_with(b"HTTP/1.0 ")
+}
+
 /// The status codes of the answers in `bytes`, read one after the other
-/// (content-length and chunked bodies, or none after a HEAD). An answer cut
+/// (HTTP/1.1, or 1.0 to a 1.0 request; content-length and chunked bodies,
+/// or none after a HEAD). An answer cut
 /// short (the server reset a connection it had unread bytes on) ends the
 /// list; anything else that is not an HTTP/1.1 answer fails.
 fn statuses(mut bytes: &[u8]) -> Vec<u16> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         assert!(
-            bytes.starts_with(&b"HTTP/1.1 "[..bytes.len().min(9)]),
-            "not an HTTP/1.1 answer: {:?}",
+            is_status_line(bytes) || (bytes.len() < 9 && b"HTTP/1.1 ".starts_with(bytes)),
+            "not an HTTP/1.x answer: {:?}",
             String::from_utf8_lossy(bytes)
         );
         let Some(end) = find(bytes, b"\r\n\r\n") else { break };
@@ -108,7 +113,7 @@ fn statuses(mut bytes: &[u8]) -> Vec<u16> {
             })
         };
         bytes = &bytes[end + 4..];
-        if bytes.starts_with(b"HTTP/1.1 ") || status < 200 || status == 204 || status == 304 {
+        if is_status_line(bytes) || status < 200 || status == 204 || status == 304 {
             continue; // no body (an answer to HEAD, or one that has none)
         }
         if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {

@@ -94,7 +94,14 @@ fn routes() -> Vec<(Method, String)> {
     routes
 }
 
-async fn call(router: &axum::Router, method: Method, path: &str, token: Option<&str>, ct: Option<&str>, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+async fn call(
+    router: &axum::Router,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    ct: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
     let mut req = Request::builder().method(method).uri(path);
     if let Some(ct) = ct {
         req = req.header("content-type", ct);
@@ -111,7 +118,8 @@ async fn call(router: &axum::Router, method: Method, path: &str, token: Option<&
 }
 
 async fn post_json(router: &axum::Router, path: &str, body: Value) -> Value {
-    let (_, bytes) = call(router, Method::POST, path, None, Some("application/json"), body.to_string().into_bytes()).await;
+    let (_, bytes) =
+        call(router, Method::POST, path, None, Some("application/json"), body.to_string().into_bytes()).await;
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
