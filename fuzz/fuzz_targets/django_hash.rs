@@ -60,10 +60,7 @@ fn write_seeds() {
     }
 }
 
-static SEEDED: std::sync::Once = std::sync::Once::new();
-
-fuzz_target!(|data: &[u8]| {
-    SEEDED.call_once(write_seeds);
+fuzz_target!(init: write_seeds(), |data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let (password, encoded) = text.split_once('\n').unwrap_or(("password", text));
     if !cheap(encoded) {

@@ -71,6 +71,8 @@ fn exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
                 Ok(0) => break,
                 Ok(n) => answer.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                // libFuzzer's timer signal interrupts the blocking read.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                     panic!("the connection was neither answered nor closed within {:?}", started.elapsed())
                 }
@@ -137,7 +139,7 @@ fn statuses(mut bytes: &[u8]) -> Vec<u16> {
     out
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: { LazyLock::force(&SERVER); }, |data: &[u8]| {
     let server = &*SERVER;
     let answer = exchange(server.addr, data);
     for status in statuses(&answer) {

@@ -117,11 +117,8 @@ fn write_seeds(keys: &Keys) {
     seed(2, br#"{"alg":"HS256","typ":"JWT","kid":"ed-active"}"#);
 }
 
-static SEEDED: std::sync::Once = std::sync::Once::new();
-
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: { write_seeds(&KEYS); }, |data: &[u8]| {
     let keys = &*KEYS;
-    SEEDED.call_once(|| write_seeds(keys));
     let Some((&mode, rest)) = data.split_first() else { return };
     match mode % 5 {
         0 => {
