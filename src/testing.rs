@@ -10,3 +10,15 @@ pub use crate::telemetry::{
 pub fn totp_code(secret: &str, unix: i64) -> Option<String> {
     crate::crypto::totp::code_at(secret, unix)
 }
+
+/// Creates a verified admin in a built app's database, as `authgate
+/// createsuperuser` does: the fuzz targets' in-memory database has no
+/// other way in.
+#[doc(hidden)]
+pub async fn create_admin(
+    app: &crate::App,
+    email: crate::domain::Email,
+    password: crate::domain::Password,
+) -> Result<crate::domain::User, crate::Error> {
+    crate::flows::admin::create_superuser(&app.services, email, None, password).await
+}

@@ -40,6 +40,21 @@ pub const ARGON2_OWASP: Argon2Cost = Argon2Cost { m: 19456, t: 2, p: 1 };
 /// Django 6.1's default for PBKDF2-SHA256.
 pub const PBKDF2_ITERATIONS: u32 = 1_500_000;
 
+/// The most work a stored hash may ask of one verification, each far above
+/// what Django writes (PBKDF2 1.5M iterations, Argon2 100 MiB × 2 passes,
+/// bcrypt cost 12, scrypt 16 MiB × 5): a hash over them is treated as
+/// unusable and never matches, at once. Without them, one stored hash
+/// (an import, a database write) could make a sign-in attempt on its
+/// account run for hours or abort the process allocating terabytes
+/// (found by fuzzing: fuzz/fuzz_targets/django_hash.rs).
+pub const MAX_PBKDF2_ITERATIONS: u32 = 20_000_000;
+/// Argon2 memory (KiB, 1 GiB), passes and lanes.
+pub const MAX_ARGON2: Argon2Cost = Argon2Cost { m: 1 << 20, t: 16, p: 64 };
+pub const MAX_BCRYPT_COST: u32 = 16;
+/// scrypt's memory, 128·r·N bytes (1 GiB), and its work, p times that.
+pub const MAX_SCRYPT_MEMORY: u64 = 1 << 30;
+pub const MAX_SCRYPT_WORK: u64 = 4 << 30;
+
 /// The configured way to write new hashes.
 #[derive(Debug, Clone, Copy)]
 pub struct Hasher {
@@ -186,6 +201,9 @@ fn argon2_verify(pw: &[u8], rest: &str, want: Argon2Cost) -> Option<(bool, bool)
             _ => return None,
         }
     }
+    if cost.m > MAX_ARGON2.m || cost.t > MAX_ARGON2.t || cost.p > MAX_ARGON2.p {
+        return None;
+    }
     let salt = STANDARD_NO_PAD.decode(salt).ok()?;
     let expected = STANDARD_NO_PAD.decode(hash).ok()?;
     let actual = argon2_raw(alg, version, cost, pw, &salt, expected.len())?;
@@ -207,7 +225,7 @@ where
     D: hmac::EagerHash + Digest,
 {
     let mut parts = rest.splitn(3, '$');
-    let iterations: u32 = parts.next()?.parse().ok().filter(|&i| i > 0)?;
+    let iterations: u32 = parts.next()?.parse().ok().filter(|&i| i > 0 && i <= MAX_PBKDF2_ITERATIONS)?;
     let salt = parts.next()?;
     let expected = STANDARD.decode(parts.next()?).ok()?;
     if expected.is_empty() || expected.len() > 64 {
@@ -218,9 +236,11 @@ where
     Some((ct_eq(&actual, &expected), iterations))
 }
 
-/// `rest` is the whole bcrypt string (`$2b$12$…`).
+/// `rest` is the whole bcrypt string (`$2b$12$…`, the cost where the
+/// bcrypt crate reads it).
 fn bcrypt_verify(pw: &[u8], rest: &str) -> bool {
-    rest.starts_with('$') && bcrypt::verify(pw, rest).unwrap_or(false)
+    let cost = rest.get(4..6).and_then(|c| c.parse::<u32>().ok());
+    rest.starts_with('$') && cost.is_some_and(|c| c <= MAX_BCRYPT_COST) && bcrypt::verify(pw, rest).unwrap_or(false)
 }
 
 /// `<N>$<salt>$<r>$<p>$<base64 64-byte key>`.
@@ -232,7 +252,12 @@ fn scrypt_verify(pw: &[u8], rest: &str) -> Option<bool> {
         return None;
     }
     let log_n = u8::try_from(n.trailing_zeros()).ok()?;
-    let params = scrypt::Params::new(log_n, r.parse().ok()?, p.parse().ok()?).ok()?;
+    let (r, p): (u32, u32) = (r.parse().ok()?, p.parse().ok()?);
+    let memory = n.checked_mul(128 * u64::from(r))?;
+    if memory > MAX_SCRYPT_MEMORY || memory.checked_mul(u64::from(p))? > MAX_SCRYPT_WORK {
+        return None;
+    }
+    let params = scrypt::Params::new(log_n, r, p).ok()?;
     let expected = STANDARD.decode(hash).ok()?;
     if expected.is_empty() || expected.len() > 128 {
         return None;
@@ -363,5 +388,29 @@ mod django_vectors {
         ] {
             assert!(!h.verify("password", bad).matches, "{bad:?}");
         }
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/django_hash.rs): a stored hash
+    /// asking for absurd work is refused at once, instead of running for
+    /// hours (PBKDF2, bcrypt, Argon2 passes) or aborting the process on a
+    /// terabyte allocation (Argon2 memory, scrypt N).
+    #[test]
+    fn hashes_asking_for_absurd_work_never_match_and_return_at_once() {
+        let h = Hasher::new(HasherKind::Argon2);
+        let started = std::time::Instant::now();
+        for absurd in [
+            "pbkdf2_sha256$4294967295$salt$/GKnD1ANVXrWWQjcNtaKpzCVFaMo+RD+c+rXBZypCq8=",
+            "pbkdf2_sha1$4294967295$salt$C5USsG/jY7rzV4KW2GDwdRWsiVc=",
+            "argon2$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$CR3mImtJjb1+UiedQ1A9WKNdpaSBDoKPXUtqniQWtzc",
+            "argon2$argon2id$v=19$m=8,t=4294967295,p=1$c2FsdHNhbHQ$CR3mImtJjb1+UiedQ1A9WKNdpaSBDoKPXUtqniQWtzc",
+            "argon2$argon2id$v=19$m=16777215,t=1,p=16777215$c2FsdHNhbHQ$CR3mImtJjb1+UiedQ1A9WKNdpaSBDoKPXUtqniQWtzc",
+            "bcrypt$$2b$31$AuthgateBcryptSalt000uukv9ossJST/rIuUoJ.CWwf3PfKdh0rG",
+            "bcrypt_sha256$$2b$31$AuthgateBcryptSalt000uNmoKgpADhJLrPjCZwAwfc6MwOzZK9Ri",
+            "scrypt$1125899906842624$salt$1$1$vwoDcAwzIXCJYDxCpkGssKeaL9uzylHiPh8EAGW+qLgPv7ZFfw==",
+            "scrypt$16384$salt$8$1073741823$vwoDcAwzIXCJYDxCpkGssKeaL9uzylHiPh8EAGW+qLgPv7ZFfw==",
+        ] {
+            assert!(!h.verify("password", absurd).matches, "{absurd:?}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
     }
 }

@@ -52,6 +52,15 @@ mod tests {
         }
     }
 
+    /// Found by fuzzing (fuzz/fuzz_targets/email_phone.rs): libphonenumber's
+    /// metadata has German numbers of up to 15 national digits, 17 in all,
+    /// past E.164's 15. The contract follows libphonenumber (§3): accepted,
+    /// in E.164's form.
+    #[test]
+    fn a_long_german_number_valid_per_libphonenumber_is_accepted() {
+        assert_eq!(Phone::parse("+49911 7915 2415 2456").unwrap().as_str(), "+49911791524152456");
+    }
+
     #[test]
     fn rejects_invalid_numbers() {
         for bad in ["", "4155552671", "+1415", "+999123456789", "+1415555267a", "+1 800 FLOWERS", "++14155552671"] {

@@ -77,6 +77,10 @@ pub(super) async fn serve_requests(
     let mut conn = http1::Builder::new()
         .max_header_size(MAX_HEAD)
         .header_read_timeout(None) // ours counts from the first byte (`read_head`)
+        // A client may close its side once its requests are sent (`nc -N`,
+        // a shell pipe): answer them, then close. (hyper's default drops
+        // the requests in flight at that end of input; found by fuzzing.)
+        .half_close(true)
         .serve_connection(io, answerer);
     let idle_since = serve_until_idle(&mut conn, &activity, &shared.limits, stop).await?;
     let parts = conn.into_parts();

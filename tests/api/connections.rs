@@ -98,6 +98,29 @@ async fn pipelined_requests_are_answered_in_order() {
     assert!(buf.is_empty(), "more than three answers: {:?}", String::from_utf8_lossy(&buf));
 }
 
+/// Found by fuzzing (fuzz/fuzz_targets/http_connection.rs): requests
+/// followed by the end of the client's input (a half-close, as `nc -N` or
+/// a shell pipe sends) were dropped unanswered.
+#[tokio::test]
+async fn requests_sent_before_the_client_closes_its_side_are_answered_then_the_connection_closes() {
+    // Arrange
+    let app = spawn_app().await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let mut buf = Vec::new();
+
+    // Act: two requests, then the client's side closed.
+    stream.write_all(&[HEALTHZ, EMPTY_LOGIN].concat()).await.unwrap();
+    stream.shutdown().await.unwrap();
+
+    // Assert: both answered, in order, then the server closes.
+    for expected in [200, 400] {
+        assert_eq!(read_response(&mut stream, &mut buf).await.0, expected);
+    }
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(matches!(read, Ok(Ok(0))), "after the answers: {read:?}, {:?}", String::from_utf8_lossy(&rest));
+}
+
 #[tokio::test]
 async fn at_shutdown_a_parked_connection_is_closed_and_serve_returns() {
     // Arrange
