@@ -68,7 +68,7 @@ pub async fn stream(
         loop {
             tokio::select! {
                 () = tokio::time::sleep(POLL) => {}
-                () = tail.svc.tasks.closing() => return None,
+                () = tail.svc.tasks.draining() => return None,
             }
             tail.polls += 1;
             let chunk = poll(&mut tail).await;

@@ -19,7 +19,7 @@ async fn the_audit_page_filters_as_the_admin_api_does() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert_eq!(page.body.matches("<td>login_failed</td>").count(), 1);
     assert!(!page.body.contains("<td>register</td>"));
-    assert!(page.body.contains(&format!("export.csv?action=login_failed&amp;user_id={id}")), "{}", page.body);
+    assert!(page.body.contains(&format!("export.csv?action=login_failed&#38;user_id={id}")), "{}", page.body);
     let page = staff.get("/dashboard/audit/?since=yesterday").await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.body.contains("RFC 3339"));
@@ -27,11 +27,11 @@ async fn the_audit_page_filters_as_the_admin_api_does() {
 
 #[tokio::test]
 async fn exports_stream_every_matching_event_as_csv_and_json_lines() {
-    let app = spawn_app().await;
+    // Every wrong password a `login_failed` (no §14.1 delay in between).
+    let app = spawn_app_with(|c| c.login_failures_before_delay = 0).await;
     let (mut staff, _) = signed_in_as(&app, "staff").await;
-    // More events than one page of the export's reads (1000 would take
-    // long to make; the pages are cut at 1000, so make several pages of a
-    // filter by paging through many logins of one user instead).
+    // Wrong passwords of one account (the paging across reads of 1,000 is
+    // the next test's).
     let (id, email) = account(&app, "client").await;
     let bad = serde_json::json!({"email_or_phone": email, "password": "wrong, \"quoted\" password"});
     for _ in 0..25 {
@@ -125,4 +125,20 @@ async fn the_overview_counts_users_and_draws_the_hourly_charts() {
     assert!(page.body.contains("<th scope=\"row\">vendor</th><td>1</td><td>0</td><td>0</td>"));
     assert!(page.body.contains("<th scope=\"row\">admin</th><td>1</td>"));
     assert_eq!(page.body.matches("<rect ").count(), 5 * 24, "24 hours in each of 5 charts");
+}
+
+#[tokio::test]
+async fn an_open_live_tail_does_not_hold_up_shutdown() {
+    let running = spawn_stoppable_app(|c| c.shutdown_timeout = Duration::from_secs(30)).await;
+    let (mut staff, _) = signed_in_as(&running.app, "staff").await;
+    assert_eq!(staff.get(DASHBOARD).await.status, StatusCode::OK);
+    let mut stream = staff.open("/dashboard/events/").await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    let started = tokio::time::Instant::now();
+    running.stop.send(()).expect("the server is running");
+    let served = tokio::time::timeout(Duration::from_secs(10), running.served).await;
+    assert!(served.expect("shutdown within 10 s, not the 30 s timeout").is_ok());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The stream ended with the server.
+    while let Ok(Some(_)) = stream.chunk().await {}
 }
