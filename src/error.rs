@@ -36,6 +36,11 @@ impl FieldErrors {
         if self.is_empty() { Ok(()) } else { Err(Error::Validation(self)) }
     }
 
+    /// Every message, field after field.
+    pub fn messages(&self) -> impl Iterator<Item = &str> {
+        self.0.values().flatten().map(String::as_str)
+    }
+
     pub fn single(field: &str, message: impl Into<String>) -> Self {
         let mut e = Self::new();
         e.add(field, message);

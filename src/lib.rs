@@ -154,6 +154,7 @@ impl App {
         let deadline = Instant::now() + timeout;
         tracing::info!(?timeout, "shutdown: no longer accepting connections; finishing the requests in flight");
         let _ = stop.send(true);
+        self.services.tasks.drain();
         let finished = tokio::time::timeout_at(deadline, async {
             while let Some(ended) = servers.join_next().await {
                 if let (Ok(()), Err(e)) = (&outcome, flatten(ended)) {

@@ -22,6 +22,8 @@ pub struct Tasks {
 struct Inner {
     running: AtomicUsize,
     closed: AtomicBool,
+    /// Shutdown has begun (`drain`).
+    draining: AtomicBool,
     idle: Notify,
 }
 
@@ -62,6 +64,27 @@ impl Tasks {
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.idle.notify_waiters();
+    }
+
+    /// Marks the start of shutdown, before the requests in flight are
+    /// waited for: answers that would stream on until the client leaves
+    /// (the dashboard's live tail) end, so they do not hold shutdown up.
+    pub fn drain(&self) {
+        self.inner.draining.store(true, Ordering::Release);
+        self.inner.idle.notify_waiters();
+    }
+
+    /// Returns once shutdown has begun (`drain`, or `close`).
+    pub async fn draining(&self) {
+        loop {
+            let idle = self.inner.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.inner.draining.load(Ordering::Acquire) || self.inner.closed.load(Ordering::Acquire) {
+                return;
+            }
+            idle.await;
+        }
     }
 
     /// Returns once the tracker is closed: for work that runs until then

@@ -205,6 +205,29 @@ pub fn throttled(scope: &'static str) {
     counter!(THROTTLED, "scope" => scope).increment(1);
 }
 
+/// Throttled requests per hour (unix hours) of the last day, in this
+/// process: the dashboard's chart of them (§19). Refusals are not stored,
+/// so each instance shows its own.
+static THROTTLED_HOURS: std::sync::Mutex<[(i64, u64); 24]> = std::sync::Mutex::new([(0, 0); 24]);
+
+/// Counts a throttled request at `unix` (seconds) for the hourly chart.
+pub fn throttled_at(unix: i64) {
+    let hour = unix.div_euclid(3600);
+    let mut hours = THROTTLED_HOURS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let slot = &mut hours[hour.rem_euclid(24) as usize];
+    if slot.0 != hour {
+        *slot = (hour, 0);
+    }
+    slot.1 += 1;
+}
+
+/// The hours (unix hours) with throttled requests in the last day and
+/// their counts.
+pub fn throttled_hours() -> Vec<(i64, u64)> {
+    let hours = THROTTLED_HOURS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    hours.iter().copied().filter(|(_, n)| *n > 0).collect()
+}
+
 /// A message's fate on `channel`: `sent`, `failed` (given up), `retried` or
 /// `dropped` (the queue refused it).
 pub fn delivery(channel: &'static str, outcome: &'static str) {

@@ -24,6 +24,14 @@ pub async fn authenticate(svc: &Services, token: &str) -> Result<Principal> {
     check_access(svc, token).await.map(|(_, principal)| principal)
 }
 
+/// The caller of a session named some other way than by an access token
+/// (the dashboard's cookie, §19): the same liveness check as `authenticate`.
+pub async fn session_principal(svc: &Services, user_id: UserId, sid: SessionId) -> Result<Principal> {
+    let user = live_session_user(svc, user_id, sid).await?;
+    let user = user.filter(User::can_sign_in).ok_or(Error::Unauthorized(INVALID_TOKEN))?;
+    Ok(Principal { user, session_id: sid })
+}
+
 /// `authenticate`, keeping the token's claims.
 pub(crate) async fn check_access(svc: &Services, token: &str) -> Result<(Claims, Principal)> {
     let now = svc.clock.unix();

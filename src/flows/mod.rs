@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod dashboard;
 pub mod devices;
 pub mod import;
 pub mod introspect;

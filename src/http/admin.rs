@@ -94,14 +94,49 @@ fn decode_cursor(s: &str) -> Option<Cursor> {
 }
 
 /// Keeps one page of `rows` and the cursor of the next page, if any.
-fn page<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> (i64, String)) -> (Vec<T>, Option<String>) {
+pub(super) fn page<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> (i64, String)) -> (Vec<T>, Option<String>) {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next = if more { rows.last().map(key).map(|(at, id)| encode_cursor(at, &id)) } else { None };
     (rows, next)
 }
 
-fn user_id(raw: &str) -> Result<UserId> {
+/// The user search of §13 from its query parameters (the dashboard's too).
+pub(super) fn user_filter(raw: HashMap<String, String>) -> Result<UserFilter> {
+    let mut p = Params::new(raw);
+    let filter = UserFilter {
+        q: p.text("q").map(|q| q.to_lowercase()),
+        role: p.parse("role", "Not a valid role (client, vendor, staff, admin).", |v| v.parse::<Role>().ok()),
+        is_active: p.boolean("is_active"),
+        is_verified: p.boolean("is_verified"),
+        deleted: p.boolean("deleted").unwrap_or(false),
+        after: p.cursor(),
+        limit: p.limit(),
+    };
+    p.finish()?;
+    Ok(filter)
+}
+
+/// The audit filters of §13 from their query parameters (the dashboard's
+/// too).
+pub(super) fn audit_filter(raw: HashMap<String, String>) -> Result<AuditFilter> {
+    let mut p = Params::new(raw);
+    let filter = AuditFilter {
+        user_id: p.parse("user_id", "Must be a user id (UUID).", |v| Uuid::parse_str(v).ok().map(|u| u.to_string())),
+        action: p.text("action"),
+        outcome: p.parse("outcome", "Must be success or failure.", |v| {
+            matches!(v, "success" | "failure").then(|| v.to_string())
+        }),
+        since: p.time("since"),
+        until: p.time("until"),
+        after: p.cursor(),
+        limit: p.limit(),
+    };
+    p.finish()?;
+    Ok(filter)
+}
+
+pub(super) fn user_id(raw: &str) -> Result<UserId> {
     raw.parse().map_err(|_| Error::NotFound("User not found."))
 }
 
@@ -127,17 +162,7 @@ pub async fn list_users(
     _: Staff,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    let mut p = Params::new(raw);
-    let filter = UserFilter {
-        q: p.text("q").map(|q| q.to_lowercase()),
-        role: p.parse("role", "Not a valid role (client, vendor, staff, admin).", |v| v.parse::<Role>().ok()),
-        is_active: p.boolean("is_active"),
-        is_verified: p.boolean("is_verified"),
-        deleted: p.boolean("deleted").unwrap_or(false),
-        after: p.cursor(),
-        limit: p.limit(),
-    };
-    p.finish()?;
+    let filter = user_filter(raw)?;
     let rows = svc.store.list_users(&filter).await?;
     let (users, next) = page(rows, filter.limit, |u: &User| (u.created_at.timestamp_micros(), u.id.to_string()));
     let users = admin_users(&svc, &users).await?;
@@ -277,19 +302,7 @@ pub async fn list_audit(
     _: Staff,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    let mut p = Params::new(raw);
-    let filter = AuditFilter {
-        user_id: p.parse("user_id", "Must be a user id (UUID).", |v| Uuid::parse_str(v).ok().map(|u| u.to_string())),
-        action: p.text("action"),
-        outcome: p.parse("outcome", "Must be success or failure.", |v| {
-            matches!(v, "success" | "failure").then(|| v.to_string())
-        }),
-        since: p.time("since"),
-        until: p.time("until"),
-        after: p.cursor(),
-        limit: p.limit(),
-    };
-    p.finish()?;
+    let filter = audit_filter(raw)?;
     let rows = svc.store.list_audit(&filter).await?;
     let (events, next) = page(rows, filter.limit, |r: &AuditRecord| (r.at, r.id.clone()));
     let events = events

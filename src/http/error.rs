@@ -25,7 +25,7 @@ pub fn respond(status: StatusCode, body: &impl Serialize) -> Response {
     res
 }
 
-fn status(error: &Error) -> StatusCode {
+pub(super) fn status(error: &Error) -> StatusCode {
     match error {
         Error::Validation(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
         Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,

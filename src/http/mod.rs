@@ -5,6 +5,7 @@
 mod admin;
 mod admin_sessions;
 mod auth;
+mod dashboard;
 mod error;
 mod extract;
 mod forms;
@@ -168,6 +169,7 @@ pub fn router(state: AppState) -> Router {
         .merge(legacy)
         .merge(ops)
         .merge(openapi::routes())
+        .merge(dashboard::router(&state))
         .fallback(ops::not_found)
         .layer(middleware::from_fn(ops::envelope_bare_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(ops::panic_to_envelope))

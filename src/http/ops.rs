@@ -43,8 +43,12 @@ pub async fn not_found() -> Error {
 pub async fn envelope_bare_errors(req: Request<Body>, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
-    let has_json = res.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || has_json {
+    // The dashboard's error pages are HTML (§1's exception, §19).
+    let own_body = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || own_body {
         return res;
     }
     let (mut parts, _) = res.into_parts();

@@ -69,6 +69,7 @@ async fn throttle(
         Decision::Limited { retry_after } => {
             tracing::debug!(?scope, key = %key, ?retry_after, "throttled");
             crate::telemetry::throttled(scope.as_str());
+            crate::telemetry::throttled_at(state.clock.unix());
             Error::TooManyRequests { retry_after_secs: whole_seconds(retry_after) }.into_response()
         }
     }

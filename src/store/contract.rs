@@ -245,6 +245,19 @@ contract! {
     /// Users matching the filter, newest first, at most `limit + 1`.
     async fn list_users(&self, filter: &UserFilter) -> Vec<User>;
 
+    /// Audit events whose id sorts at or after `from`, oldest first, at
+    /// most `limit` (ids are UUIDv7, so this reads them in the order they
+    /// were made: the dashboard's live tail polls with it, §19).
+    async fn audit_from_id(&self, from: &str, limit: u32) -> Vec<AuditRecord>;
+
+    /// How many audit events of each action and outcome each hour has had
+    /// since `since` (microseconds), for the dashboard's charts (§19).
+    async fn audit_hourly(&self, since: i64) -> Vec<HourlyCount>;
+
+    /// How many users there are of each role, activity and deletion (§19).
+    async fn user_counts(&self) -> Vec<UserCount>;
+
+
     /// Applies an admin's changes to a live user; the last-admin rule is
     /// checked in the same serialized transaction; deactivation revokes
     /// every session.
@@ -509,6 +522,25 @@ pub struct AuditFilter {
     pub until: Option<i64>,
     pub after: Option<Cursor>,
     pub limit: u32,
+}
+
+/// Audit events of one action and outcome within one hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourlyCount {
+    /// Unix hours (`at` / 3,600,000,000 microseconds).
+    pub hour: i64,
+    pub action: String,
+    pub outcome: String,
+    pub count: i64,
+}
+
+/// Users of one role, activity and deletion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCount {
+    pub role: String,
+    pub is_active: bool,
+    pub deleted: bool,
+    pub count: i64,
 }
 
 /// One stored audit event.

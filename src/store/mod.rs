@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use contract::{
-    AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, Schema, StoredKey, UserChange, UserFilter,
-    UserTaken,
+    AdminWrite, AuditFilter, AuditRecord, Cursor, NewUser, PasswordChange, Schema, StoredKey, UserChange, UserCount,
+    UserFilter, UserTaken,
 };
 
 use crate::domain::Clock;

@@ -1,6 +1,7 @@
 mod admin;
 mod connections;
 mod crash;
+mod dashboard;
 mod db;
 mod devices;
 mod edge;

@@ -10,6 +10,7 @@
 
 mod admin;
 mod audit;
+mod dashboard;
 mod feed;
 mod import;
 mod login_defence;

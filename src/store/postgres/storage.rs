@@ -18,8 +18,8 @@ use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
 use crate::domain::{AuditEvent, Email, LoginId, PasskeyId, Phone, SessionId, User, UserId};
 use crate::error::Result;
 use crate::store::contract::{
-    AdminWrite, AuditFilter, AuditRecord, NewUser, PasswordChange, PoolUsage, Schema, Storage, StoredKey, UserChange,
-    UserFilter, UserTaken,
+    AdminWrite, AuditFilter, AuditRecord, HourlyCount, NewUser, PasswordChange, PoolUsage, Schema, Storage, StoredKey,
+    UserChange, UserCount, UserFilter, UserTaken,
 };
 
 impl Storage for Store {
@@ -165,6 +165,18 @@ impl Storage for Store {
 
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
         Store::list_audit(self, filter).await
+    }
+
+    async fn audit_from_id(&self, from: &str, limit: u32) -> Result<Vec<AuditRecord>> {
+        Store::audit_from_id(self, from, limit).await
+    }
+
+    async fn audit_hourly(&self, since: i64) -> Result<Vec<HourlyCount>> {
+        Store::audit_hourly(self, since).await
+    }
+
+    async fn user_counts(&self) -> Result<Vec<UserCount>> {
+        Store::user_counts(self).await
     }
 
     async fn list_users(&self, filter: &UserFilter) -> Result<Vec<User>> {

@@ -29,6 +29,7 @@ macro_rules! select_users {
 
 mod admin;
 mod audit;
+mod dashboard;
 mod feed;
 mod import;
 mod login_defence;
