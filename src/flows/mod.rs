@@ -14,6 +14,7 @@ pub mod otp;
 pub mod passkeys;
 pub mod passwords;
 pub mod register;
+pub mod social;
 pub mod tokens;
 
 use std::future::Future;
