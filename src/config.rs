@@ -155,6 +155,8 @@ pub struct Config {
     pub revocation_max_users: usize,
     /// The WebAuthn relying party of passkeys (§15.3).
     pub webauthn: WebauthnConfig,
+    /// Social sign-in (§16).
+    pub social: SocialConfig,
     /// Where the service reads the time (tests move it).
     pub clock: crate::domain::Clock,
 }
@@ -179,6 +181,38 @@ impl Default for WebauthnConfig {
             rp_name: "authgate".into(),
         }
     }
+}
+
+/// Social sign-in (contract §16).
+#[derive(Debug, Clone, Default)]
+pub struct SocialConfig {
+    /// `AUTHGATE_OIDC_PROVIDERS` and each one's `AUTHGATE_OIDC_<NAME>_*`.
+    pub providers: Vec<ProviderConfig>,
+    /// `AUTHGATE_SOCIAL_REDIRECT_URLS`: where the browser flow may return
+    /// to, compared byte for byte.
+    pub redirect_urls: Vec<String>,
+    /// `AUTHGATE_PUBLIC_URL` without a trailing slash; unset:
+    /// `http://<AUTHGATE_BIND>`.
+    pub public_url: Option<String>,
+}
+
+/// One provider, by the name it is configured (and routed) under.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scopes: Vec<String>,
+    pub kind: ProviderKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenID Connect, its endpoints and keys from the issuer's discovery
+    /// document.
+    Oidc { issuer: String },
+    /// GitHub's OAuth 2.0 and its REST API (no ID token).
+    Github { authorize_url: String, token_url: String, api_url: String },
 }
 
 impl Default for Config {
@@ -227,6 +261,7 @@ impl Default for Config {
             revocation_max_sessions: 1_000_000,
             revocation_max_users: 100_000,
             webauthn: WebauthnConfig::default(),
+            social: SocialConfig::default(),
             clock: crate::domain::Clock::system(),
         }
     }
@@ -469,6 +504,7 @@ impl Config {
             }
         }
         c.webauthn = webauthn(vars, &c)?;
+        c.social = social(vars)?;
         c.check_production()?;
         Ok(c)
     }
@@ -538,6 +574,84 @@ fn webauthn(vars: &HashMap<String, String>, c: &Config) -> Result<WebauthnConfig
     crate::crypto::passkeys::check(&config.rp_id, &config.origins)
         .map_err(|why| bad("AUTHGATE_WEBAUTHN_ORIGINS", format!("{why} (AUTHGATE_WEBAUTHN_RP_ID={})", config.rp_id)))?;
     Ok(config)
+}
+
+/// Social sign-in (§16): each provider of `AUTHGATE_OIDC_PROVIDERS` with
+/// its `AUTHGATE_OIDC_<NAME>_*` variables, the browser flow's redirect
+/// targets and the public URL the providers send browsers back to.
+fn social(vars: &HashMap<String, String>) -> Result<SocialConfig, ConfigError> {
+    let mut social = SocialConfig::default();
+    if let Some((n, v)) = lookup(vars, "AUTHGATE_PUBLIC_URL") {
+        let url = url::Url::parse(v).map_err(|_| bad(n, format!("invalid URL {v:?}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad(n, format!("{v:?} is not an http:// or https:// URL")));
+        }
+        social.public_url = Some(v.trim_end_matches('/').to_owned());
+    }
+    if let Some((n, v)) = lookup(vars, "AUTHGATE_SOCIAL_REDIRECT_URLS") {
+        for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let ok = url::Url::parse(s).is_ok_and(|u| !u.cannot_be_a_base());
+            if !ok {
+                return Err(bad(n, format!("invalid URL {s:?}")));
+            }
+            social.redirect_urls.push(s.to_owned());
+        }
+    }
+    let Some((n, v)) = lookup(vars, "AUTHGATE_OIDC_PROVIDERS") else { return Ok(social) };
+    for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let name = name.to_ascii_lowercase();
+        let valid = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !name.starts_with('-')
+            && name.len() <= 40;
+        if !valid || name == "exchange" {
+            return Err(bad(n, format!("invalid provider name {name:?} (letters, digits and -; not \"exchange\")")));
+        }
+        if social.providers.iter().any(|p| p.name == name) {
+            return Err(bad(n, format!("provider {name:?} is named twice")));
+        }
+        social.providers.push(provider(vars, &name)?);
+    }
+    Ok(social)
+}
+
+fn provider(vars: &HashMap<String, String>, name: &str) -> Result<ProviderConfig, ConfigError> {
+    let prefix = format!("AUTHGATE_OIDC_{}_", name.to_ascii_uppercase().replace('-', "_"));
+    let var = |suffix: &str| {
+        let key = format!("{prefix}{suffix}");
+        let value = vars.get(&key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        (key, value)
+    };
+    let required = |suffix: &str| match var(suffix) {
+        (_, Some(v)) => Ok(v),
+        (key, None) => Err(bad(&key, format!("must be set for the provider {name:?}"))),
+    };
+    let url_var = |suffix: &str, default: &str| -> Result<String, ConfigError> {
+        let (key, value) = var(suffix);
+        let v = value.unwrap_or_else(|| default.to_owned());
+        let ok = url::Url::parse(&v).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if ok { Ok(v.trim_end_matches('/').to_owned()) } else { Err(bad(&key, format!("invalid URL {v:?}"))) }
+    };
+    let client_id = required("CLIENT_ID")?;
+    let client_secret = Secret(required("CLIENT_SECRET")?);
+    let github = name == "github";
+    let default_scopes = if github { "read:user user:email" } else { "openid email profile" };
+    let scopes = var("SCOPES").1.unwrap_or_else(|| default_scopes.to_owned());
+    let scopes = scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let kind = if github {
+        ProviderKind::Github {
+            authorize_url: url_var("AUTHORIZE_URL", "https://github.com/login/oauth/authorize")?,
+            token_url: url_var("TOKEN_URL", "https://github.com/login/oauth/access_token")?,
+            api_url: url_var("API_URL", "https://api.github.com")?,
+        }
+    } else {
+        let default = if name == "google" { "https://accounts.google.com" } else { "" };
+        let (key, issuer) = var("ISSUER");
+        if issuer.is_none() && default.is_empty() {
+            return Err(bad(&key, format!("must be set for the provider {name:?} (its OpenID Connect issuer URL)")));
+        }
+        ProviderKind::Oidc { issuer: url_var("ISSUER", default)? }
+    };
+    Ok(ProviderConfig { name: name.to_owned(), client_id, client_secret, scopes, kind })
 }
 
 /// A set, non-blank value with its variable's name.
@@ -758,6 +872,59 @@ mod tests {
         ] {
             let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
             assert!(err.to_string().starts_with(k), "{err}");
+        }
+    }
+
+    #[test]
+    fn social_providers_parse() {
+        let c = Config::from_vars(&vars(&[
+            ("AUTHGATE_OIDC_PROVIDERS", "google, GitHub,corp-sso"),
+            ("AUTHGATE_OIDC_GOOGLE_CLIENT_ID", "g-id"),
+            ("AUTHGATE_OIDC_GOOGLE_CLIENT_SECRET", "g-secret"),
+            ("AUTHGATE_OIDC_GITHUB_CLIENT_ID", "gh-id"),
+            ("AUTHGATE_OIDC_GITHUB_CLIENT_SECRET", "gh-secret"),
+            ("AUTHGATE_OIDC_GITHUB_API_URL", "http://127.0.0.1:9000/github/"),
+            ("AUTHGATE_OIDC_CORP_SSO_CLIENT_ID", "c-id"),
+            ("AUTHGATE_OIDC_CORP_SSO_CLIENT_SECRET", "c-secret"),
+            ("AUTHGATE_OIDC_CORP_SSO_ISSUER", "https://sso.corp.example/"),
+            ("AUTHGATE_OIDC_CORP_SSO_SCOPES", "openid email"),
+            ("AUTHGATE_SOCIAL_REDIRECT_URLS", "https://shop.example/done, http://localhost:3000/cb?x=1"),
+            ("AUTHGATE_PUBLIC_URL", "https://auth.shop.example/"),
+        ]))
+        .unwrap();
+        let s = &c.social;
+        assert_eq!(s.public_url.as_deref(), Some("https://auth.shop.example"));
+        assert_eq!(s.redirect_urls, ["https://shop.example/done", "http://localhost:3000/cb?x=1"]);
+        let names: Vec<&str> = s.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["google", "github", "corp-sso"]);
+        assert_eq!(s.providers[0].kind, ProviderKind::Oidc { issuer: "https://accounts.google.com".into() });
+        assert_eq!(s.providers[0].scopes, ["openid", "email", "profile"]);
+        assert_eq!(s.providers[1].scopes, ["read:user", "user:email"]);
+        assert_eq!(
+            s.providers[1].kind,
+            ProviderKind::Github {
+                authorize_url: "https://github.com/login/oauth/authorize".into(),
+                token_url: "https://github.com/login/oauth/access_token".into(),
+                api_url: "http://127.0.0.1:9000/github".into(),
+            }
+        );
+        assert_eq!(s.providers[2].kind, ProviderKind::Oidc { issuer: "https://sso.corp.example".into() });
+        assert_eq!(s.providers[2].scopes, ["openid", "email"]);
+        for (pairs, var) in [
+            (vec![("AUTHGATE_OIDC_PROVIDERS", "exchange")], "AUTHGATE_OIDC_PROVIDERS"),
+            (vec![("AUTHGATE_OIDC_PROVIDERS", "a/b")], "AUTHGATE_OIDC_PROVIDERS"),
+            (vec![("AUTHGATE_OIDC_PROVIDERS", "corp")], "AUTHGATE_OIDC_CORP_CLIENT_ID"),
+            (
+                vec![
+                    ("AUTHGATE_OIDC_PROVIDERS", "corp"),
+                    ("AUTHGATE_OIDC_CORP_CLIENT_ID", "x"),
+                    ("AUTHGATE_OIDC_CORP_CLIENT_SECRET", "y"),
+                ],
+                "AUTHGATE_OIDC_CORP_ISSUER",
+            ),
+            (vec![("AUTHGATE_PUBLIC_URL", "auth.example")], "AUTHGATE_PUBLIC_URL"),
+        ] {
+            assert_eq!(Config::from_vars(&vars(&pairs)).unwrap_err().var, var, "{pairs:?}");
         }
     }
 

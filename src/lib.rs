@@ -38,6 +38,7 @@ mod flows;
 mod http;
 mod revocation;
 mod server;
+mod social;
 mod state;
 mod store;
 mod tasks;

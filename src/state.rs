@@ -11,6 +11,7 @@ use crate::delivery::{Channels, DeliveryQueue, QueueConfig};
 use crate::domain::Clock;
 use crate::domain::password_policy;
 use crate::error::Result;
+use crate::social::Providers;
 use crate::store::Store;
 use crate::tasks::Tasks;
 use crate::throttle::FailureCounters;
@@ -35,6 +36,8 @@ pub struct Services {
     pub clock: Clock,
     /// The WebAuthn relying party of passkeys (§15.3).
     pub passkeys: RelyingParty,
+    /// The social sign-in providers (§16).
+    pub social: Providers,
     /// Work left running after an answer; shutdown waits for it.
     pub tasks: Tasks,
 }
@@ -60,8 +63,10 @@ impl Services {
         let web = &config.webauthn;
         let passkeys =
             RelyingParty::new(&web.rp_id, &web.origins, &web.rp_name).map_err(crate::error::Error::internal)?;
+        let social = Providers::new(&config.social, &config.clock).map_err(crate::error::Error::internal)?;
         Ok(Arc::new(Services {
             keys,
+            social,
             legacy,
             hashing: HashPool::new(Hasher::new(config.password_hasher), cores),
             delivery,

@@ -529,6 +529,130 @@ def fill_deleted_user_id(case):
     case.path_parameters["id"] = user_id
 
 
+# ------------------------------------------------------------ social sign-in
+#
+# scripts/contract-check runs the test OpenID Connect provider
+# (scripts/oidc-provider) and configures it as `CONTRACT_SOCIAL_PROVIDER`;
+# these fills sign in at its login and consent pages as a browser would
+# (any login is an account there: `<login>@example.com`, verified). Without
+# it (no Node.js), every social operation answers 404 or 400, which
+# rates.py expects (EXPECTED_4XX).
+
+SOCIAL = os.environ.get("CONTRACT_SOCIAL_PROVIDER")
+SOCIAL_ISSUER = os.environ.get("CONTRACT_SOCIAL_ISSUER", "")
+SOCIAL_NEXT = os.environ.get("CONTRACT_SOCIAL_NEXT", "")
+NATIVE_REDIRECT = "http://127.0.0.1:9/native"
+
+
+def walk(session, url, login, stop):
+    """Follows redirects from `url`, signing in as `login` and consenting
+    at the provider's pages, until a redirect goes to a URL starting with
+    `stop`: that URL."""
+    r = session.get(url, allow_redirects=False, timeout=30)
+    for _ in range(20):
+        if r.is_redirect:
+            url = requests.compat.urljoin(url, r.headers["Location"])
+            if url.startswith(stop):
+                return url
+            r = session.get(url, allow_redirects=False, timeout=30)
+            continue
+        form = re.search(r'<form[^>]*action="([^"]+)"(.*?)</form>', r.text, re.S)
+        if form is None:
+            raise RuntimeError(f"{r.status_code} at {url}, no form: {r.text[:300]}")
+        fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*?(?:value="([^"]*)")?[^>]*>', form.group(2)))
+        if "login" in fields:
+            fields.update(login=login, password="any password")
+        url = requests.compat.urljoin(url, form.group(1).replace("&amp;", "&"))
+        r = session.post(url, data=fields, allow_redirects=False, timeout=30)
+    raise RuntimeError(f"more than 20 steps from {url}")
+
+
+def query_of(url):
+    return dict(requests.compat.parse_qsl(requests.compat.urlparse(url).query))
+
+
+def social_login():
+    return f"contract{next(SERIAL)}x{secrets.token_hex(4)}"
+
+
+def browser_flow(stop):
+    """A browser sign-in at authgate's start, stopped at `stop`: (the URL
+    it reached, the browser's session)."""
+    session = requests.Session()
+    start = f"{API}/auth/social/{SOCIAL}/start/?" + requests.compat.urlencode({"next": SOCIAL_NEXT})
+    return walk(session, start, social_login(), stop), session
+
+
+def id_token(login, nonce):
+    """An ID token of the provider for authgate's client, as a native
+    app's back end would redeem one."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    auth = f"{SOCIAL_ISSUER}/auth?" + requests.compat.urlencode({
+        "client_id": "authgate", "response_type": "code", "scope": "openid email profile",
+        "redirect_uri": NATIVE_REDIRECT, "state": "contract", "nonce": nonce,
+        "code_challenge": challenge, "code_challenge_method": "S256",
+    })
+    code = query_of(walk(requests.Session(), auth, login, NATIVE_REDIRECT))["code"]
+    r = HTTP.post(f"{SOCIAL_ISSUER}/token", auth=("authgate", "authgate-secret"), timeout=30, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": NATIVE_REDIRECT, "code_verifier": verifier,
+    })
+    r.raise_for_status()
+    return r.json()["id_token"]
+
+
+def social(fill):
+    """A fill that needs the provider (none without it)."""
+    def wrapped(case):
+        if SOCIAL:
+            case.path_parameters = case.path_parameters or {}
+            if "provider" in case.path_parameters:
+                case.path_parameters["provider"] = SOCIAL
+            fill(case)
+
+    return wrapped
+
+
+@social
+def fill_social_start(case):
+    case.query = case.query or {}
+    case.query["next"] = SOCIAL_NEXT
+
+
+@social
+def fill_social_callback(case):
+    """The provider's redirect back, with the browser's binding cookie."""
+    url, session = browser_flow(f"{API}/auth/social/{SOCIAL}/callback/")
+    case.query = query_of(url)
+    case.headers = case.headers or {}
+    case.headers["Cookie"] = f"authgate_social={session.cookies['authgate_social']}"
+
+
+@social
+def fill_social_exchange(case):
+    url, _ = browser_flow(SOCIAL_NEXT)
+    case.body["code"] = query_of(url)["code"]
+
+
+@social
+def fill_social_proof(case):
+    """A fresh identity's ID token (and its nonce): a first sign-in, or a
+    link to a throwaway account of its own."""
+    nonce = secrets.token_hex(8)
+    case.body = {"id_token": id_token(social_login(), nonce), "nonce": nonce}
+    if case.operation.path.endswith("/link/"):
+        fill_own_account(case)
+
+
+@social
+def fill_social_unlink(case):
+    """A throwaway account (with its password) that has linked an identity."""
+    fill_own_account(case)
+    nonce = secrets.token_hex(8)
+    body = {"id_token": id_token(social_login(), nonce), "nonce": nonce}
+    post(f"/auth/social/{SOCIAL}/link/", body, token_of(case)).raise_for_status()
+
+
 def fill_cursor(path, key):
     def fill(case):
         if "cursor" not in (case.query or {}):
@@ -571,6 +695,12 @@ FILL = {
     "admin_list_sessions": fill_user_id,
     "admin_revoke_session": fill_user_session,
     "admin_logout_all": fill_user_id,
+    "social_start": fill_social_start,
+    "social_callback": fill_social_callback,
+    "social_exchange": fill_social_exchange,
+    "social_sign_in": fill_social_proof,
+    "social_link": fill_social_proof,
+    "social_unlink": fill_social_unlink,
 }
 
 

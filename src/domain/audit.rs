@@ -69,10 +69,16 @@ pub enum AuditAction {
     /// An admin revoked one session of a user (the user's own revocation
     /// is `SessionRevoke`).
     SessionRevoked,
+    /// A sign-in with a social provider (§16).
+    SocialLogin,
+    /// A provider identity linked to an account (§16).
+    SocialLinked,
+    /// A provider identity unlinked from an account (§16).
+    SocialUnlinked,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 35] = [
+    pub const ALL: [AuditAction; 38] = [
         AuditAction::Register,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -108,6 +114,9 @@ impl AuditAction {
         AuditAction::SessionEvicted,
         AuditAction::NewDevice,
         AuditAction::SessionRevoked,
+        AuditAction::SocialLogin,
+        AuditAction::SocialLinked,
+        AuditAction::SocialUnlinked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -147,6 +156,9 @@ impl AuditAction {
             AuditAction::SessionEvicted => "session_evicted",
             AuditAction::NewDevice => "new_device",
             AuditAction::SessionRevoked => "session_revoked",
+            AuditAction::SocialLogin => "social_login",
+            AuditAction::SocialLinked => "social_linked",
+            AuditAction::SocialUnlinked => "social_unlinked",
         }
     }
 }

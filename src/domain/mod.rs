@@ -16,6 +16,7 @@ mod phone;
 pub(crate) mod recovery;
 mod role;
 pub(crate) mod session;
+pub(crate) mod social;
 pub(crate) mod soft_lock;
 mod user;
 mod wall_clock;

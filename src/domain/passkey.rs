@@ -1,5 +1,6 @@
 //! Passkeys as stored (contract §15.3), and the WebAuthn ceremonies waiting
-//! for their answer.
+//! for their answer (and, in the same table, the steps of a social sign-in
+//! in the browser, §16).
 
 use chrono::{DateTime, Utc};
 
@@ -31,6 +32,12 @@ pub enum CeremonyKind {
     Login,
     /// A passkey as second factor; keyed by the `mfa_token`'s jti.
     SecondFactor,
+    /// A social sign-in in the browser between its start and the
+    /// provider's callback (§16); keyed by its `state`.
+    SocialState,
+    /// The one-time code a browser sign-in ends with (§16); keyed by the
+    /// code's SHA-256.
+    SocialCode,
 }
 
 impl CeremonyKind {
@@ -39,6 +46,8 @@ impl CeremonyKind {
             CeremonyKind::Register => "register",
             CeremonyKind::Login => "login",
             CeremonyKind::SecondFactor => "mfa",
+            CeremonyKind::SocialState => "social_state",
+            CeremonyKind::SocialCode => "social_code",
         }
     }
 }

@@ -4,29 +4,30 @@ use serde_json::{Value, json};
 
 use super::{Email, Phone, Role, UserId};
 
-/// In the OpenAPI document as the enum of its names (`as_str`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
+/// How an account came to be: registered with an email or a phone, or
+/// created by a sign-in with a social provider (contract §16), named as
+/// configured (`AUTHGATE_OIDC_PROVIDERS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthProvider {
     Email,
     Phone,
-    Google,
+    Social(String),
 }
 
 impl AuthProvider {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             AuthProvider::Email => "email",
             AuthProvider::Phone => "phone",
-            AuthProvider::Google => "google",
+            AuthProvider::Social(name) => name,
         }
     }
 
     pub fn from_stored(s: &str) -> AuthProvider {
         match s {
+            "email" => AuthProvider::Email,
             "phone" => AuthProvider::Phone,
-            "google" => AuthProvider::Google,
-            _ => AuthProvider::Email,
+            other => AuthProvider::Social(other.to_owned()),
         }
     }
 }
@@ -72,9 +73,10 @@ pub struct UserView<'a> {
     #[schema(example = "")]
     pub last_name: &'a str,
     pub role: Role,
-    /// `email` if registered with an email, else `phone` (`google` is reserved).
-    #[schema(value_type = AuthProvider, example = "email")]
-    pub auth_provider: &'static str,
+    /// `email` if registered with an email, else `phone`, or the name of the
+    /// social provider (contract §16) whose sign-in created the account.
+    #[schema(example = "email")]
+    pub auth_provider: &'a str,
     pub is_active: bool,
     pub is_verified: bool,
     /// RFC 3339, UTC.

@@ -78,7 +78,19 @@ pub async fn login(svc: &Services, login: &str, password: &Password, client: &Cl
 /// it is decided once more on the account as it is now: the same password
 /// hash and still allowed to sign in, or refused.
 pub(super) async fn open_session(svc: &Services, user: User, client: &ClientInfo) -> Result<SignedIn> {
-    if let Some(signed_in) = try_open_session(svc, &user, client).await? {
+    open_session_as(svc, user, client, AuditAction::Login, &serde_json::Map::new()).await
+}
+
+/// `open_session`, audited as `action` with `detail` added to the event's.
+pub(super) async fn open_session_as(
+    svc: &Services,
+    user: User,
+    client: &ClientInfo,
+    action: AuditAction,
+    detail: &serde_json::Map<String, serde_json::Value>,
+) -> Result<SignedIn> {
+    let how = (action, detail);
+    if let Some(signed_in) = try_open_session(svc, &user, client, how).await? {
         return Ok(signed_in);
     }
     let now = svc.store.find_user(user.id).await?.filter(|now| {
@@ -89,15 +101,21 @@ pub(super) async fn open_session(svc: &Services, user: User, client: &ClientInfo
     let Some(now) = now else {
         return Err(Error::Unauthorized(INVALID_CREDENTIALS));
     };
-    try_open_session(svc, &now, client).await?.ok_or(Error::Unauthorized(INVALID_CREDENTIALS))
+    try_open_session(svc, &now, client, how).await?.ok_or(Error::Unauthorized(INVALID_CREDENTIALS))
 }
 
 /// Opens the session unless the user's row changed since `user` was read.
-async fn try_open_session(svc: &Services, user: &User, client: &ClientInfo) -> Result<Option<SignedIn>> {
+async fn try_open_session(
+    svc: &Services,
+    user: &User,
+    client: &ClientInfo,
+    (action, detail): (AuditAction, &serde_json::Map<String, serde_json::Value>),
+) -> Result<Option<SignedIn>> {
     let now = svc.clock.now();
     let (session, tokens) = tokens::new_session(svc, user, client, now);
-    let event = AuditEvent::new(AuditAction::Login, Outcome::Success, Some(user.id), client)
-        .with_detail(json!({"session_id": session.id.to_string()}));
+    let mut detail = detail.clone();
+    detail.insert("session_id".into(), json!(session.id.to_string()));
+    let event = AuditEvent::new(action, Outcome::Success, Some(user.id), client).with_detail(detail.into());
     let Some(opened) = svc.store.open_session(&session, &event).await? else {
         return Ok(None);
     };

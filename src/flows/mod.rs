@@ -15,6 +15,7 @@ pub mod otp;
 pub mod passkeys;
 pub mod passwords;
 pub mod register;
+pub mod social;
 pub mod tokens;
 
 use std::future::Future;

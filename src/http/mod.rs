@@ -23,6 +23,7 @@ mod reply;
 mod rules;
 mod schemas;
 mod sessions;
+mod social;
 mod throttle;
 
 use axum::Router;
@@ -134,6 +135,14 @@ fn features() -> Vec<Feature> {
         feature("/admin/users/{id}/sessions/", None, Sustained, routes!(admin_sessions::list)),
         feature("/admin/users/{id}/sessions/{sid}/", None, Sustained, routes!(admin_sessions::revoke)),
         feature("/admin/users/{id}/logout-all/", None, Sustained, routes!(admin_sessions::logout_all)),
+        feature("/auth/social/exchange/", None, Burst, routes!(social::exchange)),
+        feature("/auth/social/{provider}/start/", None, Burst, routes!(social::start)),
+        feature("/auth/social/{provider}/callback/", None, Burst, routes!(social::callback)),
+        feature("/auth/social/{provider}/link/", None, Sustained, routes!(social::link)),
+        // One path, two features: the native sign-in needs no token (burst),
+        // the unlink does (sustained, by user).
+        feature("/auth/social/{provider}/", None, Burst, routes!(social::native)),
+        feature("/auth/social/{provider}/", None, Sustained, routes!(social::unlink)),
     ]
 }
 

@@ -121,7 +121,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
                     op.operation_id = op.operation_id.take().map(|id| format!("{mount}_{id}"));
                     op.tags = Some(vec![mount.to_string()]);
                 }
-                paths.paths.insert(path, item);
+                merge(paths.paths.entry(path).or_default(), item);
             }
         }
     }
@@ -162,6 +162,22 @@ pub fn document_value(password_min_length: usize) -> Result<Value> {
     let mut doc = serde_json::to_value(document()).map_err(Error::internal)?;
     finish(&mut doc, password_min_length);
     Ok(doc)
+}
+
+/// Adds the operations of `item` to `into` (two features may share a path
+/// with different methods).
+fn merge(into: &mut PathItem, item: PathItem) {
+    let PathItem { get, put, post, delete, patch, parameters, .. } = item;
+    for (slot, op) in
+        [(&mut into.get, get), (&mut into.put, put), (&mut into.post, post), (&mut into.delete, delete), (&mut into.patch, patch)]
+    {
+        if op.is_some() {
+            *slot = op;
+        }
+    }
+    if into.parameters.is_none() {
+        into.parameters = parameters;
+    }
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {

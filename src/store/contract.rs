@@ -15,6 +15,7 @@ use crate::domain::mfa::{MfaStatus, MfaSummary};
 use crate::domain::passkey::{Ceremony, CeremonyKind, StoredPasskey};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
 use crate::domain::session::{NewSession, Opened, Rotate, Rotation, Session};
+use crate::domain::social::{Linked, SocialCreated, SocialLink, Unlinked};
 use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
 use crate::domain::{AuditEvent, Email, LoginId, PasskeyId, Phone, Role, SessionId, User, UserId};
 use crate::error::Result;
@@ -357,6 +358,26 @@ contract! {
     /// Takes (deletes) the ceremony if it has not expired at `now` (unix
     /// seconds): of concurrent answers, one gets it.
     async fn take_ceremony(&self, kind: CeremonyKind, key: &str, now: i64) -> Option<Ceremony>;
+    // ------------------------------------------------------- social sign-in
+
+    /// The account a provider identity is linked to, deleted or not.
+    async fn find_social_user(&self, issuer: &str, subject: &str) -> Option<User>;
+
+    /// Creates an account for a provider identity (`auth_provider` the
+    /// provider's name) with the identity linked and the event, in one
+    /// transaction; nothing when the email or the identity was taken
+    /// meanwhile.
+    async fn create_social_user(&self, new: &NewUser, link: &SocialLink, event: &AuditEvent) -> SocialCreated;
+
+    /// Links the identity to `link.user_id` with the event, unless it is
+    /// linked already or the account has another identity of the provider.
+    async fn link_social_identity(&self, link: &SocialLink, event: &AuditEvent) -> Linked;
+
+    /// Unlinks the account's identity of `provider` with the event, unless
+    /// the account would be left with no way to sign in (no usable password,
+    /// no other identity): decided in the same transaction.
+    async fn unlink_social_identity(&self, user: UserId, provider: &str, event: &AuditEvent) -> Unlinked;
+
     // ---------------------------------------------------------- signing keys
 
     /// The signing keys of `alg` that sign or were retired at or after

@@ -104,6 +104,20 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_on(db, configure).await
 }
 
+/// Starts a server whose config the test adjusts knowing the address it
+/// will listen on (for a public URL that names it, say).
+pub async fn spawn_app_at(configure: impl FnOnce(&mut Config, SocketAddr)) -> TestApp {
+    let db = Arc::new(TestDatabase::fresh().await);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("a bound address");
+    let config = test_config(&db, |c| configure(c, addr));
+    let secret = config.secret_key.as_ref().map(|s| s.0.clone()).unwrap_or_default();
+    let limits = authgate::Limits::from(&config);
+    let router = authgate::app(config).await.expect("the app builds");
+    tokio::spawn(authgate::serve_with(listener, router, limits, std::future::pending()));
+    TestApp { addr, client: test_client(), secret, db }
+}
+
 /// The config of a test server on `db`, adjusted by `configure`.
 fn test_config(db: &TestDatabase, configure: impl FnOnce(&mut Config)) -> Config {
     capture_deliveries();

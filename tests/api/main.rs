@@ -39,6 +39,7 @@ mod routes;
 mod session_limits;
 mod sessions;
 mod sinks;
+mod social;
 mod throttle;
 mod timing;
 mod tokens;

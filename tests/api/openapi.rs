@@ -52,6 +52,13 @@ fn contract_routes() -> Vec<(&'static str, Option<&'static str>, &'static [&'sta
         ("/auth/passkeys/login/options/", None, &["post"], false),
         ("/auth/passkeys/login/", None, &["post"], false),
         ("/admin/users/{id}/mfa/reset/", None, &["post"], true),
+        ("/auth/social/exchange/", None, &["post"], false),
+        ("/auth/social/{provider}/start/", None, &["get"], false),
+        ("/auth/social/{provider}/callback/", None, &["get"], false),
+        ("/auth/social/{provider}/link/", None, &["post"], true),
+        // The native sign-in needs no token; the unlink does.
+        ("/auth/social/{provider}/", None, &["post"], false),
+        ("/auth/social/{provider}/", None, &["delete"], true),
     ]
 }
 
@@ -220,6 +227,9 @@ async fn every_operation_documents_its_error_answers_in_the_envelope() {
             let schema = &response["content"]["application/json"]["schema"]["allOf"][0]["$ref"];
             if status.starts_with('4') || status.starts_with('5') {
                 assert_eq!(schema, &json!("#/components/schemas/ErrorEnvelope"), "{method} {path} {status}");
+            } else if status.starts_with('3') {
+                // Redirects (the browser flow of §16) carry no body.
+                assert!(response["headers"]["Location"].is_object(), "{method} {path} {status}: no Location");
             } else {
                 assert!(response["content"]["application/json"]["schema"].is_object(), "{method} {path} {status}");
             }

@@ -20,6 +20,7 @@ mod recovery;
 mod rotations;
 mod sessions;
 mod signing_keys;
+mod social;
 mod storage;
 #[cfg(all(test, authgate_pg_tests))]
 mod tests;

@@ -14,6 +14,7 @@ use crate::domain::mfa::{MfaStatus, MfaSummary};
 use crate::domain::passkey::{Ceremony, CeremonyKind, StoredPasskey};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
 use crate::domain::session::{NewSession, Opened, Rotate, Rotation, Session};
+use crate::domain::social::{Linked, SocialCreated, SocialLink, Unlinked};
 use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
 use crate::domain::{AuditEvent, Email, LoginId, PasskeyId, Phone, SessionId, User, UserId};
 use crate::error::Result;
@@ -348,5 +349,21 @@ impl Storage for Store {
 
     async fn take_ceremony(&self, kind: CeremonyKind, key: &str, now: i64) -> Result<Option<Ceremony>> {
         Store::take_ceremony(self, kind, key, now).await
+    }
+
+    async fn find_social_user(&self, issuer: &str, subject: &str) -> Result<Option<User>> {
+        Store::find_social_user(self, issuer, subject).await
+    }
+
+    async fn create_social_user(&self, new: &NewUser, link: &SocialLink, event: &AuditEvent) -> Result<SocialCreated> {
+        Store::create_social_user(self, new, link, event).await
+    }
+
+    async fn link_social_identity(&self, link: &SocialLink, event: &AuditEvent) -> Result<Linked> {
+        Store::link_social_identity(self, link, event).await
+    }
+
+    async fn unlink_social_identity(&self, user: UserId, provider: &str, event: &AuditEvent) -> Result<Unlinked> {
+        Store::unlink_social_identity(self, user, provider, event).await
     }
 }

@@ -47,6 +47,7 @@ pub(super) const MIGRATIONS: &[Migration] = migrations! {
     9 "mfa" "0009_mfa.sql",
     10 "passkeys" "0010_passkeys.sql",
     11 "django import" "0011_django_import.sql",
+    12 "social" "0012_social.sql",
 };
 
 /// sqlx's ledger table, as its SQLite driver creates it.

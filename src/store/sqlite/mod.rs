@@ -41,6 +41,7 @@ mod recovery;
 mod rows;
 mod sessions;
 mod signing_keys;
+mod social;
 #[cfg(test)]
 mod tests;
 mod users;

@@ -154,8 +154,13 @@ pub(super) fn load(conn: &Connection, id: UserId) -> rusqlite::Result<Option<Use
 }
 
 fn insert_user(tx: &Tx<'_>, new: &NewUser) -> rusqlite::Result<()> {
-    let now = micros(tx.now());
     let provider = if new.email.is_some() { AuthProvider::Email } else { AuthProvider::Phone };
+    insert_user_as(tx, new, provider.as_str())
+}
+
+/// Inserts the user, created by `provider` (§3 `auth_provider`).
+pub(super) fn insert_user_as(tx: &Tx<'_>, new: &NewUser, provider: &str) -> rusqlite::Result<()> {
+    let now = micros(tx.now());
     tx.exec(
         "INSERT INTO users (id, email, email_key, phone, password, first_name, last_name, role,
                             auth_provider, is_active, is_verified, created_at, updated_at, name_key)
@@ -169,7 +174,7 @@ fn insert_user(tx: &Tx<'_>, new: &NewUser) -> rusqlite::Result<()> {
             new.first_name,
             new.last_name,
             new.role.as_str(),
-            provider.as_str(),
+            provider,
             new.is_verified,
             now,
             name_key(&new.first_name, &new.last_name),
