@@ -102,18 +102,18 @@ impl FormData {
 
 /// An answer that is not the page asked for: an error page (or a
 /// redirect to the sign-in page), as HTML.
-pub struct Failure(Response);
+pub struct Failure(Box<Response>);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        self.0
+        *self.0
     }
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         let status = super::error::status(&e);
-        Failure(pages::message(status, &message(&e), None))
+        Failure(Box::new(pages::message(status, &message(&e), None)))
     }
 }
 

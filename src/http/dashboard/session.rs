@@ -73,7 +73,7 @@ pub fn csrf_refused() -> Failure {
 }
 
 pub fn forbidden(message: &str) -> Failure {
-    Failure(pages::message(StatusCode::FORBIDDEN, message, None))
+    Failure(Box::new(pages::message(StatusCode::FORBIDDEN, message, None)))
 }
 
 impl FromRequestParts<AppState> for Viewer {
@@ -81,14 +81,14 @@ impl FromRequestParts<AppState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, svc: &AppState) -> Result<Self, Failure> {
         let Some(value) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(Failure(redirect(StatusCode::FOUND, LOGIN_PATH)));
+            return Err(Failure(Box::new(redirect(StatusCode::FOUND, LOGIN_PATH))));
         };
         let me = match dashboard::viewer(svc, value).await {
             Ok(me) => me,
             Err(_) => {
                 let mut res = redirect(StatusCode::FOUND, LOGIN_PATH);
                 res.headers_mut().insert(SET_COOKIE, set_cookie(svc, SESSION_COOKIE, "", 0));
-                return Err(Failure(res));
+                return Err(Failure(Box::new(res)));
             }
         };
         crate::http::observe::note_user(&parts.extensions, &me.user.id);
