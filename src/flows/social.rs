@@ -94,7 +94,8 @@ pub async fn start(svc: &Services, name: &str, next: Option<&str>, browser: &str
         .authorization_url(&svc.social.http, &redirect_uri(svc, name), &state, &nonce, &verifier)
         .await
         .map_err(|r| unreachable(name, &r))?;
-    let saved = BrowserState { provider: p.name.clone(), nonce, verifier, next: next.to_owned(), browser: digest(browser) };
+    let saved =
+        BrowserState { provider: p.name.clone(), nonce, verifier, next: next.to_owned(), browser: digest(browser) };
     let ceremony = Ceremony {
         kind: CeremonyKind::SocialState,
         key: state,
@@ -127,8 +128,7 @@ pub async fn callback(
     let bad_state = || Error::field("state", BAD_STATE);
     let state = back.state.filter(|s| !s.is_empty()).ok_or_else(bad_state)?;
     let taken = svc.store.take_ceremony(CeremonyKind::SocialState, state, svc.clock.unix()).await?;
-    let saved: BrowserState =
-        taken.and_then(|c| serde_json::from_str(&c.state).ok()).ok_or_else(bad_state)?;
+    let saved: BrowserState = taken.and_then(|c| serde_json::from_str(&c.state).ok()).ok_or_else(bad_state)?;
     if saved.provider != p.name || browser.map(digest).as_deref() != Some(saved.browser.as_str()) {
         return Err(bad_state());
     }
@@ -354,7 +354,10 @@ mod tests {
         assert_eq!(with_param("https://a.example/cb", "code", "x"), "https://a.example/cb?code=x");
         assert_eq!(with_param("https://a.example/cb?s=1", "code", "x"), "https://a.example/cb?s=1&code=x");
         assert_eq!(with_param("https://a.example/cb?", "code", "x"), "https://a.example/cb?code=x");
-        assert_eq!(with_param("https://a.example/cb#top", "error", "access denied"), "https://a.example/cb?error=access+denied#top");
+        assert_eq!(
+            with_param("https://a.example/cb#top", "error", "access denied"),
+            "https://a.example/cb?error=access+denied#top"
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Provider identities linked to accounts (contract §16).
 
+use super::Store;
 use super::audit::insert_audit;
 use super::users::{UserRow, name_key, taken_from, user};
-use super::Store;
 use crate::domain::social::{Linked, SocialCreated, SocialLink, Unlinked, usable_password};
 use crate::domain::{AuditEvent, AuthProvider, Email, User, UserId, from_micros, micros};
 use crate::error::Result;
