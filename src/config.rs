@@ -649,7 +649,12 @@ fn provider(vars: &HashMap<String, String>, name: &str) -> Result<ProviderConfig
         if issuer.is_none() && default.is_empty() {
             return Err(bad(&key, format!("must be set for the provider {name:?} (its OpenID Connect issuer URL)")));
         }
-        ProviderKind::Oidc { issuer: url_var("ISSUER", default)? }
+        // Kept as given: it must equal the ID tokens' `iss` (some end in `/`).
+        let issuer = issuer.unwrap_or_else(|| default.to_owned());
+        if !url::Url::parse(&issuer).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+            return Err(bad(&key, format!("invalid URL {issuer:?}")));
+        }
+        ProviderKind::Oidc { issuer }
     };
     Ok(ProviderConfig { name: name.to_owned(), client_id, client_secret, scopes, kind })
 }
@@ -908,7 +913,7 @@ mod tests {
                 api_url: "http://127.0.0.1:9000/github".into(),
             }
         );
-        assert_eq!(s.providers[2].kind, ProviderKind::Oidc { issuer: "https://sso.corp.example".into() });
+        assert_eq!(s.providers[2].kind, ProviderKind::Oidc { issuer: "https://sso.corp.example/".into() });
         assert_eq!(s.providers[2].scopes, ["openid", "email"]);
         for (pairs, var) in [
             (vec![("AUTHGATE_OIDC_PROVIDERS", "exchange")], "AUTHGATE_OIDC_PROVIDERS"),

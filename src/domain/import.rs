@@ -89,7 +89,7 @@ fn provider_of(name: Option<&str>, has_email: bool) -> AuthProvider {
     match name {
         Some("email") => AuthProvider::Email,
         Some("phone") => AuthProvider::Phone,
-        Some("google") => AuthProvider::Social("google".into()),
+        Some("google") => AuthProvider::from_stored("google"),
         _ if has_email => AuthProvider::Email,
         _ => AuthProvider::Phone,
     }

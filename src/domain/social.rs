@@ -64,7 +64,7 @@ pub enum SocialCreated {
 
 /// What linking an identity to an account did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Linked {
+pub enum LinkOutcome {
     Linked,
     /// It was linked to this account already (nothing changed).
     AlreadyLinked,
@@ -76,7 +76,7 @@ pub enum Linked {
 
 /// What unlinking an account's identity of a provider did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unlinked {
+pub enum UnlinkOutcome {
     Unlinked,
     NotLinked,
     /// It is the account's last way to sign in: no usable password, no

@@ -7,19 +7,19 @@ use super::{Email, Phone, Role, UserId};
 /// How an account came to be: registered with an email or a phone, or
 /// created by a sign-in with a social provider (contract §16), named as
 /// configured (`AUTHGATE_OIDC_PROVIDERS`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthProvider {
     Email,
     Phone,
-    Social(String),
+    Social(SocialName),
 }
 
 impl AuthProvider {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(self) -> &'static str {
         match self {
             AuthProvider::Email => "email",
             AuthProvider::Phone => "phone",
-            AuthProvider::Social(name) => name,
+            AuthProvider::Social(name) => name.as_str(),
         }
     }
 
@@ -27,8 +27,41 @@ impl AuthProvider {
         match s {
             "email" => AuthProvider::Email,
             "phone" => AuthProvider::Phone,
-            other => AuthProvider::Social(other.to_owned()),
+            other => AuthProvider::Social(SocialName::of(other)),
         }
+    }
+}
+
+/// A social provider's name, interned: the process keeps each distinct
+/// name once (a deployment has a handful), so a `User` stays small and
+/// `Copy` holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SocialName(u32);
+
+static SOCIAL_NAMES: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
+
+impl SocialName {
+    pub fn of(name: &str) -> SocialName {
+        let find = |names: &[&str]| names.iter().position(|n| *n == name);
+        if let Some(i) = SOCIAL_NAMES.read().ok().and_then(|names| find(&names)) {
+            return SocialName(i as u32);
+        }
+        let mut names = SOCIAL_NAMES.write().unwrap_or_else(|e| e.into_inner());
+        let i = find(&names).unwrap_or_else(|| {
+            names.push(Box::leak(name.to_owned().into_boxed_str()));
+            names.len() - 1
+        });
+        SocialName(i as u32)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        SOCIAL_NAMES.read().ok().and_then(|names| names.get(self.0 as usize).copied()).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for SocialName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -76,7 +109,7 @@ pub struct UserView<'a> {
     /// `email` if registered with an email, else `phone`, or the name of the
     /// social provider (contract §16) whose sign-in created the account.
     #[schema(example = "email")]
-    pub auth_provider: &'a str,
+    pub auth_provider: &'static str,
     pub is_active: bool,
     pub is_verified: bool,
     /// RFC 3339, UTC.

@@ -20,7 +20,7 @@ use super::login::{self, INVALID_CREDENTIALS, LoggedIn};
 use super::mfa;
 use crate::domain::passkey::{Ceremony, CeremonyKind};
 use crate::domain::social::{
-    Decision, EXCHANGE_CODE_SECS, Identity, Linked, STATE_SECS, SocialCreated, SocialLink, Unlinked, decide,
+    Decision, EXCHANGE_CODE_SECS, Identity, LinkOutcome, STATE_SECS, SocialCreated, SocialLink, UnlinkOutcome, decide,
     unusable_password,
 };
 use crate::domain::{AuditAction, AuditEvent, ClientInfo, Email, LoginId, Outcome, Role, User, UserId};
@@ -94,7 +94,8 @@ pub async fn start(svc: &Services, name: &str, next: Option<&str>, browser: &str
         .authorization_url(&svc.social.http, &redirect_uri(svc, name), &state, &nonce, &verifier)
         .await
         .map_err(|r| unreachable(name, &r))?;
-    let saved = BrowserState { provider: p.name.clone(), nonce, verifier, next: next.to_owned(), browser: digest(browser) };
+    let saved =
+        BrowserState { provider: p.name.clone(), nonce, verifier, next: next.to_owned(), browser: digest(browser) };
     let ceremony = Ceremony {
         kind: CeremonyKind::SocialState,
         key: state,
@@ -127,8 +128,7 @@ pub async fn callback(
     let bad_state = || Error::field("state", BAD_STATE);
     let state = back.state.filter(|s| !s.is_empty()).ok_or_else(bad_state)?;
     let taken = svc.store.take_ceremony(CeremonyKind::SocialState, state, svc.clock.unix()).await?;
-    let saved: BrowserState =
-        taken.and_then(|c| serde_json::from_str(&c.state).ok()).ok_or_else(bad_state)?;
+    let saved: BrowserState = taken.and_then(|c| serde_json::from_str(&c.state).ok()).ok_or_else(bad_state)?;
     if saved.provider != p.name || browser.map(digest).as_deref() != Some(saved.browser.as_str()) {
         return Err(bad_state());
     }
@@ -187,9 +187,9 @@ pub async fn link(svc: &Services, me: &User, name: &str, proof: &Proof<'_>, clie
     let link = SocialLink::of(&identity, me.id, svc.clock.now());
     let event = linked_event(&identity, me.id, client);
     match svc.store.link_social_identity(&link, &event).await? {
-        Linked::Linked | Linked::AlreadyLinked => Ok(me.clone()),
-        Linked::OtherAccount => Err(conflict("This identity is linked to another account.")),
-        Linked::ProviderTaken => {
+        LinkOutcome::Linked | LinkOutcome::AlreadyLinked => Ok(me.clone()),
+        LinkOutcome::OtherAccount => Err(conflict("This identity is linked to another account.")),
+        LinkOutcome::ProviderTaken => {
             Err(conflict("Your account is linked to another identity of this provider: unlink it first."))
         }
     }
@@ -202,9 +202,9 @@ pub async fn unlink(svc: &Services, me: &User, name: &str, client: &ClientInfo) 
     let event = AuditEvent::new(AuditAction::SocialUnlinked, Outcome::Success, Some(me.id), client)
         .with_detail(json!({"provider": p.name}));
     match svc.store.unlink_social_identity(me.id, &p.name, &event).await? {
-        Unlinked::Unlinked => Ok(()),
-        Unlinked::NotLinked => Err(Error::NotFound("No identity of this provider is linked to your account.")),
-        Unlinked::LastWay => Err(Error::field(
+        UnlinkOutcome::Unlinked => Ok(()),
+        UnlinkOutcome::NotLinked => Err(Error::NotFound("No identity of this provider is linked to your account.")),
+        UnlinkOutcome::LastWay => Err(Error::field(
             "non_field_errors",
             "This is your account's only way to sign in: set a password or link another provider first.",
         )),
@@ -256,9 +256,11 @@ async fn account(svc: &Services, identity: &Identity, client: &ClientInfo) -> Re
             let link = SocialLink::of(&identity, user_id, svc.clock.now());
             let event = linked_event(&identity, user_id, client);
             match svc.store.link_social_identity(&link, &event).await? {
-                Linked::Linked | Linked::AlreadyLinked => by_email.ok_or(Error::Unauthorized(INVALID_CREDENTIALS)),
-                Linked::OtherAccount => linked_meanwhile(svc, &identity).await,
-                Linked::ProviderTaken => Err(conflict(EMAIL_EXISTS)),
+                LinkOutcome::Linked | LinkOutcome::AlreadyLinked => {
+                    by_email.ok_or(Error::Unauthorized(INVALID_CREDENTIALS))
+                }
+                LinkOutcome::OtherAccount => linked_meanwhile(svc, &identity).await,
+                LinkOutcome::ProviderTaken => Err(conflict(EMAIL_EXISTS)),
             }
         }
         Decision::Create => {
@@ -354,7 +356,10 @@ mod tests {
         assert_eq!(with_param("https://a.example/cb", "code", "x"), "https://a.example/cb?code=x");
         assert_eq!(with_param("https://a.example/cb?s=1", "code", "x"), "https://a.example/cb?s=1&code=x");
         assert_eq!(with_param("https://a.example/cb?", "code", "x"), "https://a.example/cb?code=x");
-        assert_eq!(with_param("https://a.example/cb#top", "error", "access denied"), "https://a.example/cb?error=access+denied#top");
+        assert_eq!(
+            with_param("https://a.example/cb#top", "error", "access denied"),
+            "https://a.example/cb?error=access+denied#top"
+        );
     }
 
     #[test]

@@ -168,9 +168,13 @@ pub fn document_value(password_min_length: usize) -> Result<Value> {
 /// with different methods).
 fn merge(into: &mut PathItem, item: PathItem) {
     let PathItem { get, put, post, delete, patch, parameters, .. } = item;
-    for (slot, op) in
-        [(&mut into.get, get), (&mut into.put, put), (&mut into.post, post), (&mut into.delete, delete), (&mut into.patch, patch)]
-    {
+    for (slot, op) in [
+        (&mut into.get, get),
+        (&mut into.put, put),
+        (&mut into.post, post),
+        (&mut into.delete, delete),
+        (&mut into.patch, patch),
+    ] {
         if op.is_some() {
             *slot = op;
         }

@@ -193,12 +193,9 @@ impl ProofRequest {
     fn proof(&self) -> Proof<'_> {
         match self {
             ProofRequest::IdToken { id_token, nonce } => Proof::IdToken { id_token, nonce: nonce.as_deref() },
-            ProofRequest::Code { code, code_verifier, redirect_uri, nonce } => Proof::Code {
-                code,
-                code_verifier: Some(code_verifier),
-                redirect_uri,
-                nonce: nonce.as_deref(),
-            },
+            ProofRequest::Code { code, code_verifier, redirect_uri, nonce } => {
+                Proof::Code { code, code_verifier: Some(code_verifier), redirect_uri, nonce: nonce.as_deref() }
+            }
         }
     }
 }

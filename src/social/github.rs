@@ -47,7 +47,8 @@ impl Github {
         let bad = |what: &str, e: &dyn std::fmt::Display| format!("{}: {what}: {e}", config.name);
         let auth = AuthUrl::new(authorize_url.to_owned()).map_err(|e| bad("authorize URL", &e))?;
         let token = TokenUrl::new(token_url.to_owned()).map_err(|e| bad("token URL", &e))?;
-        let issuer = url::Url::parse(authorize_url).map_err(|e| bad("authorize URL", &e))?.origin().ascii_serialization();
+        let issuer =
+            url::Url::parse(authorize_url).map_err(|e| bad("authorize URL", &e))?.origin().ascii_serialization();
         let client = BasicClient::new(ClientId::new(config.client_id.clone()))
             .set_client_secret(ClientSecret::new(config.client_secret.0.clone()))
             .set_auth_uri(auth)
@@ -119,7 +120,12 @@ impl Github {
         })
     }
 
-    async fn api<T: serde::de::DeserializeOwned>(&self, http: &HttpClient, token: &str, path: &str) -> Result<T, Refusal> {
+    async fn api<T: serde::de::DeserializeOwned>(
+        &self,
+        http: &HttpClient,
+        token: &str,
+        path: &str,
+    ) -> Result<T, Refusal> {
         let request = oauth2::http::Request::get(format!("{}{path}", self.api_url))
             .header("authorization", format!("Bearer {token}"))
             .header("accept", "application/vnd.github+json")

@@ -38,7 +38,8 @@ impl HttpClient {
     /// Sends `request` and reads its answer, at most `MAX_BODY` bytes.
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let (parts, body) = request.into_parts();
-        let mut res = self.0.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
+        let mut res =
+            self.0.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
         let mut answer = oauth2::http::Response::builder().status(res.status());
         if let Some(headers) = answer.headers_mut() {
             *headers = std::mem::take(res.headers_mut());

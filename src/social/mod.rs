@@ -53,8 +53,8 @@ pub struct Provider {
 }
 
 enum Kind {
-    Oidc(oidc::Oidc),
-    Github(github::Github),
+    Oidc(Box<oidc::Oidc>),
+    Github(Box<github::Github>),
 }
 
 impl Provider {
@@ -103,9 +103,9 @@ impl Providers {
         let mut by_name = HashMap::new();
         for p in &config.providers {
             let kind = match &p.kind {
-                ProviderKind::Oidc { issuer } => Kind::Oidc(oidc::Oidc::new(p, issuer, clock.clone())?),
+                ProviderKind::Oidc { issuer } => Kind::Oidc(Box::new(oidc::Oidc::new(p, issuer, clock.clone())?)),
                 ProviderKind::Github { authorize_url, token_url, api_url } => {
-                    Kind::Github(github::Github::new(p, authorize_url, token_url, api_url)?)
+                    Kind::Github(Box::new(github::Github::new(p, authorize_url, token_url, api_url)?))
                 }
             };
             by_name.insert(p.name.clone(), Arc::new(Provider { name: p.name.clone(), kind }));

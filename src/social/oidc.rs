@@ -13,8 +13,8 @@ use openidconnect::core::{
     CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
 };
 use tokio::sync::Mutex;
 
@@ -58,7 +58,8 @@ struct Discovered {
 
 impl Oidc {
     pub fn new(config: &ProviderConfig, issuer: &str, clock: Clock) -> Result<Oidc, String> {
-        let issuer = IssuerUrl::new(issuer.to_owned()).map_err(|e| format!("{}: issuer {issuer:?}: {e}", config.name))?;
+        let issuer =
+            IssuerUrl::new(issuer.to_owned()).map_err(|e| format!("{}: issuer {issuer:?}: {e}", config.name))?;
         Ok(Oidc {
             issuer,
             client_id: ClientId::new(config.client_id.clone()),
@@ -104,7 +105,10 @@ impl Oidc {
         }
     }
 
-    fn client(&self, metadata: CoreProviderMetadata) -> CoreClient<
+    fn client(
+        &self,
+        metadata: CoreProviderMetadata,
+    ) -> CoreClient<
         openidconnect::EndpointSet,
         openidconnect::EndpointNotSet,
         openidconnect::EndpointNotSet,
@@ -129,9 +133,11 @@ impl Oidc {
         let (state, nonce) = (state.to_owned(), nonce.to_owned());
         let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.to_owned()));
         let (url, _, _) = client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || CsrfToken::new(state), move || {
-                Nonce::new(nonce)
-            })
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(state),
+                move || Nonce::new(nonce),
+            )
             .add_scopes(self.scopes.iter().filter(|s| *s != "openid").map(|s| Scope::new(s.clone())))
             .set_pkce_challenge(challenge)
             .url();
@@ -198,10 +204,13 @@ impl Oidc {
         nonce: Option<&str>,
     ) -> Result<CoreIdTokenClaims, ClaimsVerificationError> {
         let clock = self.clock.clone();
-        let verifier =
-            CoreIdTokenVerifier::new_public_client(self.client_id.clone(), self.issuer.clone(), metadata.jwks().clone())
-                .set_allowed_algs(ALGORITHMS)
-                .set_time_fn(move || clock.now());
+        let verifier = CoreIdTokenVerifier::new_public_client(
+            self.client_id.clone(),
+            self.issuer.clone(),
+            metadata.jwks().clone(),
+        )
+        .set_allowed_algs(ALGORITHMS)
+        .set_time_fn(move || clock.now());
         let claims = match nonce {
             Some(n) => token.claims(&verifier, &Nonce::new(n.to_owned())),
             None => token.claims(&verifier, |_: Option<&Nonce>| -> Result<(), String> { Ok(()) }),
@@ -211,10 +220,8 @@ impl Oidc {
 }
 
 fn identity(claims: &CoreIdTokenClaims) -> Identity {
-    let given_name =
-        claims.given_name().and_then(|c| c.get(None)).map(|v| v.as_str().to_owned()).unwrap_or_default();
-    let family_name =
-        claims.family_name().and_then(|c| c.get(None)).map(|v| v.as_str().to_owned()).unwrap_or_default();
+    let given_name = claims.given_name().and_then(|c| c.get(None)).map(|v| v.as_str().to_owned()).unwrap_or_default();
+    let family_name = claims.family_name().and_then(|c| c.get(None)).map(|v| v.as_str().to_owned()).unwrap_or_default();
     Identity {
         provider: String::new(),
         issuer: claims.issuer().as_str().to_owned(),

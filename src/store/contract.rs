@@ -15,7 +15,7 @@ use crate::domain::mfa::{MfaStatus, MfaSummary};
 use crate::domain::passkey::{Ceremony, CeremonyKind, StoredPasskey};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
 use crate::domain::session::{NewSession, Opened, Rotate, Rotation, Session};
-use crate::domain::social::{Linked, SocialCreated, SocialLink, Unlinked};
+use crate::domain::social::{LinkOutcome, SocialCreated, SocialLink, UnlinkOutcome};
 use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
 use crate::domain::{AuditEvent, Email, LoginId, PasskeyId, Phone, Role, SessionId, User, UserId};
 use crate::error::Result;
@@ -371,12 +371,12 @@ contract! {
 
     /// Links the identity to `link.user_id` with the event, unless it is
     /// linked already or the account has another identity of the provider.
-    async fn link_social_identity(&self, link: &SocialLink, event: &AuditEvent) -> Linked;
+    async fn link_social_identity(&self, link: &SocialLink, event: &AuditEvent) -> LinkOutcome;
 
     /// Unlinks the account's identity of `provider` with the event, unless
     /// the account would be left with no way to sign in (no usable password,
     /// no other identity): decided in the same transaction.
-    async fn unlink_social_identity(&self, user: UserId, provider: &str, event: &AuditEvent) -> Unlinked;
+    async fn unlink_social_identity(&self, user: UserId, provider: &str, event: &AuditEvent) -> UnlinkOutcome;
 
     // ---------------------------------------------------------- signing keys
 

@@ -1,9 +1,9 @@
 //! Provider identities linked to accounts (contract §16).
 
+use super::Store;
 use super::audit::insert_audit;
 use super::users::{UserRow, name_key, taken_from, user};
-use super::Store;
-use crate::domain::social::{Linked, SocialCreated, SocialLink, Unlinked, usable_password};
+use crate::domain::social::{LinkOutcome, SocialCreated, SocialLink, UnlinkOutcome, usable_password};
 use crate::domain::{AuditEvent, AuthProvider, Email, User, UserId, from_micros, micros};
 use crate::error::Result;
 use crate::store::contract::NewUser;
@@ -73,7 +73,7 @@ impl Store {
             first_name: new.first_name.clone(),
             last_name: new.last_name.clone(),
             role: new.role,
-            auth_provider: AuthProvider::Social(link.provider.clone()),
+            auth_provider: AuthProvider::from_stored(&link.provider),
             is_active: true,
             is_verified: new.is_verified,
             last_login: None,
@@ -85,7 +85,7 @@ impl Store {
 
     /// Links the identity with the event, unless it is linked already or
     /// the account has another identity of the provider.
-    pub async fn link_social_identity(&self, link: &SocialLink, event: &AuditEvent) -> Result<Linked> {
+    pub async fn link_social_identity(&self, link: &SocialLink, event: &AuditEvent) -> Result<LinkOutcome> {
         let mut tx = self.pool.begin().await?;
         if !insert_link(&mut tx, link, link.user_id).await? {
             let owner = sqlx::query_scalar!(
@@ -96,27 +96,32 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             return Ok(match owner {
-                Some(owner) if owner == link.user_id.to_string() => Linked::AlreadyLinked,
-                Some(_) => Linked::OtherAccount,
-                None => Linked::ProviderTaken,
+                Some(owner) if owner == link.user_id.to_string() => LinkOutcome::AlreadyLinked,
+                Some(_) => LinkOutcome::OtherAccount,
+                None => LinkOutcome::ProviderTaken,
             });
         }
         insert_audit(&mut tx, event, self.now()).await?;
         tx.commit().await?;
         event.log();
-        Ok(Linked::Linked)
+        Ok(LinkOutcome::Linked)
     }
 
     /// Unlinks the account's identity of `provider` unless it is the
     /// account's last way to sign in. The user's row is held meanwhile, so
     /// two unlinks of one account are decided one after the other.
-    pub async fn unlink_social_identity(&self, user: UserId, provider: &str, event: &AuditEvent) -> Result<Unlinked> {
+    pub async fn unlink_social_identity(
+        &self,
+        user: UserId,
+        provider: &str,
+        event: &AuditEvent,
+    ) -> Result<UnlinkOutcome> {
         let id = user.to_string();
         let mut tx = self.pool.begin().await?;
         let password = sqlx::query_scalar!("SELECT password FROM users WHERE id = $1 FOR UPDATE", id)
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(password) = password else { return Ok(Unlinked::NotLinked) };
+        let Some(password) = password else { return Ok(UnlinkOutcome::NotLinked) };
         let counts = sqlx::query!(
             r#"SELECT COUNT(*) FILTER (WHERE provider = $2) AS "this!", COUNT(*) FILTER (WHERE provider <> $2) AS "others!"
                  FROM social_identities WHERE user_id = $1"#,
@@ -126,10 +131,10 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         if counts.this == 0 {
-            return Ok(Unlinked::NotLinked);
+            return Ok(UnlinkOutcome::NotLinked);
         }
         if counts.others == 0 && !usable_password(&password) {
-            return Ok(Unlinked::LastWay);
+            return Ok(UnlinkOutcome::LastWay);
         }
         sqlx::query!("DELETE FROM social_identities WHERE user_id = $1 AND provider = $2", id, provider)
             .execute(&mut *tx)
@@ -137,7 +142,7 @@ impl Store {
         insert_audit(&mut tx, event, self.now()).await?;
         tx.commit().await?;
         event.log();
-        Ok(Unlinked::Unlinked)
+        Ok(UnlinkOutcome::Unlinked)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::domain::mfa::{MfaStatus, MfaSummary};
 use crate::domain::passkey::{Ceremony, CeremonyKind, StoredPasskey};
 use crate::domain::recovery::{Attempt, NewCode, OtpPurpose, Spent};
 use crate::domain::session::{NewSession, Opened, Rotate, Rotation, Session};
-use crate::domain::social::{Linked, SocialCreated, SocialLink, Unlinked};
+use crate::domain::social::{LinkOutcome, SocialCreated, SocialLink, UnlinkOutcome};
 use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict};
 use crate::domain::{AuditEvent, Email, LoginId, PasskeyId, Phone, SessionId, User, UserId};
 use crate::error::Result;
@@ -359,11 +359,11 @@ impl Storage for Store {
         Store::create_social_user(self, new, link, event).await
     }
 
-    async fn link_social_identity(&self, link: &SocialLink, event: &AuditEvent) -> Result<Linked> {
+    async fn link_social_identity(&self, link: &SocialLink, event: &AuditEvent) -> Result<LinkOutcome> {
         Store::link_social_identity(self, link, event).await
     }
 
-    async fn unlink_social_identity(&self, user: UserId, provider: &str, event: &AuditEvent) -> Result<Unlinked> {
+    async fn unlink_social_identity(&self, user: UserId, provider: &str, event: &AuditEvent) -> Result<UnlinkOutcome> {
         Store::unlink_social_identity(self, user, provider, event).await
     }
 }

@@ -6,7 +6,7 @@ use super::rows::user;
 use super::users::{insert_user_as, load, taken};
 use super::writer::row;
 use super::{Store, Tx};
-use crate::domain::social::{Linked, SocialCreated, SocialLink, Unlinked, usable_password};
+use crate::domain::social::{LinkOutcome, SocialCreated, SocialLink, UnlinkOutcome, usable_password};
 use crate::domain::{AuditEvent, User, UserId, micros};
 use crate::error::Result;
 use crate::store::contract::NewUser;
@@ -45,12 +45,12 @@ impl Store {
 
     /// Links the identity with the event, unless it is linked already or
     /// the account has another identity of the provider.
-    pub async fn link_social_identity(&self, link: &SocialLink, event: &AuditEvent) -> Result<Linked> {
+    pub async fn link_social_identity(&self, link: &SocialLink, event: &AuditEvent) -> Result<LinkOutcome> {
         let (link, event) = (link.clone(), event.clone());
         self.write(move |tx| {
             if insert_link(tx, &link, link.user_id)? {
                 tx.audit(event)?;
-                return Ok(Linked::Linked);
+                return Ok(LinkOutcome::Linked);
             }
             let owner: Option<String> = tx
                 .conn
@@ -58,9 +58,9 @@ impl Store {
                 .query_row(params![link.issuer, link.subject], |r| r.get(0))
                 .optional()?;
             Ok(match owner {
-                Some(owner) if owner == link.user_id.to_string() => Linked::AlreadyLinked,
-                Some(_) => Linked::OtherAccount,
-                None => Linked::ProviderTaken,
+                Some(owner) if owner == link.user_id.to_string() => LinkOutcome::AlreadyLinked,
+                Some(_) => LinkOutcome::OtherAccount,
+                None => LinkOutcome::ProviderTaken,
             })
         })
         .await
@@ -68,7 +68,12 @@ impl Store {
 
     /// Unlinks the account's identity of `provider` unless it is the
     /// account's last way to sign in (decided under the write lock).
-    pub async fn unlink_social_identity(&self, user: UserId, provider: &str, event: &AuditEvent) -> Result<Unlinked> {
+    pub async fn unlink_social_identity(
+        &self,
+        user: UserId,
+        provider: &str,
+        event: &AuditEvent,
+    ) -> Result<UnlinkOutcome> {
         let (id, provider, event) = (user.to_string(), provider.to_owned(), event.clone());
         self.write(move |tx| {
             let password: Option<String> = tx
@@ -76,7 +81,7 @@ impl Store {
                 .prepare_cached("SELECT password FROM users WHERE id = ?1")?
                 .query_row([&id], |r| r.get(0))
                 .optional()?;
-            let Some(password) = password else { return Ok(Unlinked::NotLinked) };
+            let Some(password) = password else { return Ok(UnlinkOutcome::NotLinked) };
             let (this, others): (i64, i64) = tx
                 .conn
                 .prepare_cached(
@@ -85,14 +90,14 @@ impl Store {
                 )?
                 .query_row(params![id, provider], |r| Ok((r.get(0)?, r.get(1)?)))?;
             if this == 0 {
-                return Ok(Unlinked::NotLinked);
+                return Ok(UnlinkOutcome::NotLinked);
             }
             if others == 0 && !usable_password(&password) {
-                return Ok(Unlinked::LastWay);
+                return Ok(UnlinkOutcome::LastWay);
             }
             tx.exec("DELETE FROM social_identities WHERE user_id = ?1 AND provider = ?2", params![id, provider])?;
             tx.audit(event)?;
-            Ok(Unlinked::Unlinked)
+            Ok(UnlinkOutcome::Unlinked)
         })
         .await
     }

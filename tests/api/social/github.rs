@@ -10,7 +10,10 @@ use super::*;
 #[tokio::test]
 async fn github_signs_in_with_the_verified_primary_email() {
     let (app, _) = social_app().await;
-    let start = app.url(&format!("/api/v1/auth/social/github/start/?next={}", url::form_urlencoded::byte_serialize(NEXT.as_bytes()).collect::<String>()));
+    let start = app.url(&format!(
+        "/api/v1/auth/social/github/start/?next={}",
+        url::form_urlencoded::byte_serialize(NEXT.as_bytes()).collect::<String>()
+    ));
     let ended = Browser::new().walk(&start, "gina", NEXT).await;
     let r = app.post(EXCHANGE, &json!({"code": ended.param("code")})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

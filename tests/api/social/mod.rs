@@ -164,9 +164,8 @@ impl Browser {
             let mut gone = value.is_empty();
             for attr in parts {
                 let lower = attr.to_ascii_lowercase();
-                if let Some(p) = lower.strip_prefix("path=") {
+                if lower.starts_with("path=") {
                     path = attr[5..].to_owned();
-                    let _ = p;
                 }
                 gone |= lower == "max-age=0" || lower.contains("1970");
             }
