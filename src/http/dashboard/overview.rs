@@ -16,12 +16,15 @@ use crate::flows::dashboard::{self, Hour};
 use crate::state::AppState;
 use crate::store::AuditFilter;
 
+/// A chart: its id, its title, and its value in an hour.
+type Series = (&'static str, &'static str, fn(&Hour) -> u64);
+
 /// Rows of the live tail drawn with the page.
 const TAIL_ROWS: u32 = 20;
 
 pub async fn page(State(svc): State<AppState>, viewer: Viewer) -> Result<Response, Failure> {
     let overview = dashboard::overview(&svc).await?;
-    let series: [(&str, &str, fn(&Hour) -> u64); 5] = [
+    let series: [Series; 5] = [
         ("sign-ins", "Sign-ins", |h| h.sign_ins),
         ("failures", "Failed sign-ins", |h| h.failed_sign_ins),
         ("registrations", "Registrations", |h| h.registrations),

@@ -38,15 +38,16 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
+        // Owned at once, so it is stopped (and waited for) however this ends.
+        let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         for _ in 0..100 {
-            if client.get(format!("{url}/status")).send().await.is_ok() {
-                return Driver { child, url };
+            if client.get(format!("{}/status", driver.url)).send().await.is_ok() {
+                return driver;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("chromedriver did not answer on {url}");
+        panic!("chromedriver did not answer on {}", driver.url);
     }
 
     async fn browser(&self) -> WebDriver {
