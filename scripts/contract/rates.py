@@ -130,8 +130,14 @@ def main(directory):
         walked = sum(n for l in labels for s, n in stats.get(l, {}).get("stateful", {}).items() if s.startswith("2"))
         if not walked:
             bad.append(f"no link to {target} ({', '.join(labels)}) led to a 2xx in the stateful phase")
+    # Without a provider, the warnings that say the same as EXPECTED_4XX
+    # (no test data reaches a 2xx, the server refuses what it generates)
+    # are expected for those operations too.
+    no_provider = not os.environ.get("CONTRACT_SOCIAL_PROVIDER")
     for kind, labels in sorted(warnings.items()):
-        bad.append(f"warning {kind}: {sorted(set(labels))}")
+        kept = sorted({l for l in labels if not (no_provider and ids.get(l, "") in EXPECTED_4XX)})
+        if kept:
+            bad.append(f"warning {kind}: {kept}")
     for line in bad:
         print(f"FAIL {line}", file=sys.stderr)
     return 1 if bad else 0

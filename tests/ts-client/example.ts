@@ -54,7 +54,8 @@ export async function signInRefreshAndReadMe(
   }
   const user = me.data.data.user;
   const role: Role = user.role;
-  const provider: "email" | "phone" | "google" = user.auth_provider;
+  // `email`, `phone`, or the name of a social sign-in provider (§16).
+  const provider: string = user.auth_provider;
   const lastLogin: string | null = user.last_login;
   console.log(user.id, role, provider, lastLogin ?? "never");
   return user;
