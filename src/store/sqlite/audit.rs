@@ -12,6 +12,22 @@ use crate::error::Result;
 use crate::store::contract::{AuditFilter, AuditRecord};
 
 /// Inserts the event on `conn`, inside the caller's savepoint.
+/// An `audit_events` row selected with every column by name.
+pub(super) fn audit_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    let detail: Option<String> = r.get("detail")?;
+    Ok(AuditRecord {
+        id: r.get("id")?,
+        at: r.get("at")?,
+        action: r.get("action")?,
+        outcome: r.get("outcome")?,
+        user_id: r.get("user_id")?,
+        actor_id: r.get("actor_id")?,
+        ip: r.get("ip")?,
+        user_agent: r.get("user_agent")?,
+        detail: detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null),
+    })
+}
+
 pub(super) fn insert_audit(conn: &Connection, event: &AuditEvent, now: DateTime<Utc>) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO audit_events (id, at, action, outcome, user_id, actor_id, ip, user_agent, detail)
@@ -63,20 +79,7 @@ impl Store {
                     f.after.as_ref().map(|c| c.id.as_str()),
                     i64::from(f.limit) + 1,
                 ],
-                |r| {
-                    let detail: Option<String> = r.get("detail")?;
-                    Ok(AuditRecord {
-                        id: r.get("id")?,
-                        at: r.get("at")?,
-                        action: r.get("action")?,
-                        outcome: r.get("outcome")?,
-                        user_id: r.get("user_id")?,
-                        actor_id: r.get("actor_id")?,
-                        ip: r.get("ip")?,
-                        user_agent: r.get("user_agent")?,
-                        detail: detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null),
-                    })
-                },
+                audit_record,
             )
         })
         .await

@@ -2,29 +2,14 @@
 //! hourly counts of its charts, the users per role and state.
 
 use rusqlite::params;
-use serde_json::Value;
 
 use super::Store;
+use super::audit::audit_record;
 use super::writer::rows;
 use crate::error::Result;
 use crate::store::contract::{AuditRecord, HourlyCount, UserCount};
 
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
-
-fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
-    let detail: Option<String> = r.get("detail")?;
-    Ok(AuditRecord {
-        id: r.get("id")?,
-        at: r.get("at")?,
-        action: r.get("action")?,
-        outcome: r.get("outcome")?,
-        user_id: r.get("user_id")?,
-        actor_id: r.get("actor_id")?,
-        ip: r.get("ip")?,
-        user_agent: r.get("user_agent")?,
-        detail: detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null),
-    })
-}
 
 impl Store {
     pub async fn audit_from_id(&self, from: &str, limit: u32) -> Result<Vec<AuditRecord>> {
@@ -35,7 +20,7 @@ impl Store {
                 "SELECT id, at, action, outcome, user_id, actor_id, ip, user_agent, detail FROM audit_events
                   WHERE id >= ?1 ORDER BY id LIMIT ?2",
                 params![from, i64::from(limit)],
-                record,
+                audit_record,
             )
         })
         .await
