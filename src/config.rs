@@ -12,6 +12,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::crypto::hashers::HasherKind;
+
+mod defence;
+
+pub use self::defence::{BreachedPasswords, CaptchaConfig, CaptchaProvider, ChallengeMode, DefenceConfig};
 pub use crate::telemetry::LogFormat;
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +161,8 @@ pub struct Config {
     pub webauthn: WebauthnConfig,
     /// Social sign-in (§16).
     pub social: SocialConfig,
+    /// Bot and abuse defence (§20).
+    pub defence: DefenceConfig,
     /// Where the service reads the time (tests move it).
     pub clock: crate::domain::Clock,
 }
@@ -262,6 +268,7 @@ impl Default for Config {
             revocation_max_users: 100_000,
             webauthn: WebauthnConfig::default(),
             social: SocialConfig::default(),
+            defence: DefenceConfig::default(),
             clock: crate::domain::Clock::system(),
         }
     }
@@ -505,6 +512,7 @@ impl Config {
         }
         c.webauthn = webauthn(vars, &c)?;
         c.social = social(vars)?;
+        c.defence = defence::defence(vars)?;
         c.check_production()?;
         Ok(c)
     }

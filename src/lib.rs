@@ -33,6 +33,7 @@ pub mod domain;
 pub mod error;
 pub mod testing;
 
+mod defence;
 mod delivery;
 mod flows;
 mod http;

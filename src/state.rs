@@ -7,6 +7,7 @@ use crate::crypto::hashers::Hasher;
 use crate::crypto::jwt::{JwtKeys, LegacyTokens};
 use crate::crypto::passkeys::RelyingParty;
 use crate::crypto::pool::HashPool;
+use crate::defence::Defence;
 use crate::delivery::{Channels, DeliveryQueue, QueueConfig};
 use crate::domain::Clock;
 use crate::domain::password_policy;
@@ -38,6 +39,8 @@ pub struct Services {
     pub passkeys: RelyingParty,
     /// The social sign-in providers (§16).
     pub social: Providers,
+    /// Bot and abuse defence (§20).
+    pub defence: Defence,
     /// Work left running after an answer; shutdown waits for it.
     pub tasks: Tasks,
 }
@@ -64,9 +67,11 @@ impl Services {
         let passkeys =
             RelyingParty::new(&web.rp_id, &web.origins, &web.rp_name).map_err(crate::error::Error::internal)?;
         let social = Providers::new(&config.social, &config.clock).map_err(crate::error::Error::internal)?;
+        let defence = Defence::start(&config, &store, &tasks).map_err(crate::error::Error::internal)?;
         Ok(Arc::new(Services {
             keys,
             social,
+            defence,
             legacy,
             hashing: HashPool::new(Hasher::new(config.password_hasher), cores),
             delivery,

@@ -53,7 +53,7 @@ static KEYS: LazyLock<Keys> = LazyLock::new(|| {
         ("RS256", ring(vec![pair("rs", JwtAlgorithm::Rs256, include_bytes!("../keys/rsa.pkcs1.der"), None)])),
     ];
     let tokens = all.iter().map(|(_, k)| k.sign(&valid_claims())).collect();
-    Keys { all, legacy: LegacyTokens::new(SECRET, NOW + 86_400), tokens }
+    Keys { all, legacy: LegacyTokens::new(SECRET, Some(NOW + 86_400), true, NOW), tokens }
 });
 
 /// What `verify` promises of the claims it returns.

@@ -75,10 +75,17 @@ pub enum AuditAction {
     SocialLinked,
     /// A provider identity unlinked from an account (§16).
     SocialUnlinked,
+    /// A request from a listed address refused (§20).
+    BlockedIp,
+    /// A text held back by a per-number or per-prefix limit (§20).
+    SmsVelocity,
+    /// A text to a country outside `AUTHGATE_SMS_ALLOWED_COUNTRIES` held
+    /// back (§20).
+    SmsCountryRefused,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 38] = [
+    pub const ALL: [AuditAction; 41] = [
         AuditAction::Register,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -117,6 +124,9 @@ impl AuditAction {
         AuditAction::SocialLogin,
         AuditAction::SocialLinked,
         AuditAction::SocialUnlinked,
+        AuditAction::BlockedIp,
+        AuditAction::SmsVelocity,
+        AuditAction::SmsCountryRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -159,6 +169,9 @@ impl AuditAction {
             AuditAction::SocialLogin => "social_login",
             AuditAction::SocialLinked => "social_linked",
             AuditAction::SocialUnlinked => "social_unlinked",
+            AuditAction::BlockedIp => "blocked_ip",
+            AuditAction::SmsVelocity => "sms_velocity",
+            AuditAction::SmsCountryRefused => "sms_country_refused",
         }
     }
 }

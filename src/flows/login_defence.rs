@@ -106,7 +106,6 @@ impl SecondFactor {
 
 /// §14.1's count for a login id: its failures in the current window, from
 /// every network (what §20's adaptive challenge counts).
-#[cfg(test)]
 pub async fn failures(svc: &Services, raw_login: &str) -> Result<u32> {
     let failures = svc.login_counters.failures(&svc.store, &soft_lock::login_key(raw_login)).await?;
     Ok(failures.at(svc.clock.now()).count)

@@ -218,8 +218,8 @@ contract! {
     /// Every counter of the login id starts again (a successful sign-in).
     async fn reset_login_failures(&self, login: &str) -> ();
 
-    /// The login id's own counter (every failure, from any network).
-    #[allow(dead_code)] // for §20's adaptive challenge; the store tests pin it
+    /// The login id's own counter (every failure, from any network; §20's
+    /// adaptive challenge reads it).
     async fn login_failures(&self, login: &str) -> Failures;
 
     /// Whether the account signed in from `network` since `since`; without
@@ -233,6 +233,29 @@ contract! {
     /// Deletes rows of the revocation feed older than `keep` (by the
     /// database's clock, which wrote them); returns how many went.
     async fn sweep_revocations(&self, keep: std::time::Duration) -> u64;
+
+    // ------------------------------------------------------- abuse defence
+
+    /// Records an event of `key` at `at`, kept until `expires` (§20).
+    async fn note_event(&self, key: &str, at: DateTime<Utc>, expires: DateTime<Utc>) -> ();
+
+    /// The events of `key` since `since`, counted up to `cap`.
+    async fn count_events(&self, key: &str, since: DateTime<Utc>, cap: u32) -> u32;
+
+    /// Records an event of `key` at `at` (kept until `expires`) unless
+    /// `limit` of them happened since `since`, in one locked step; false
+    /// when over the limit.
+    async fn take_event(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+        at: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> bool;
+
+    /// Deletes the events whose `expires` is before `now`; returns how many.
+    async fn sweep_events(&self, now: DateTime<Utc>) -> u64;
 
     // ------------------------------------------------------- audit and admin
 

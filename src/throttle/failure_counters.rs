@@ -81,7 +81,7 @@ impl FailureCounters {
         }
     }
 
-    #[cfg(test)]
+    /// The login id's own counter (§20's adaptive challenge reads it).
     pub async fn failures(&self, store: &Store, login: &str) -> Result<soft_lock::Failures> {
         match self {
             FailureCounters::Database { .. } => store.login_failures(login).await,

@@ -19,9 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::redis_link::RedisLink;
-#[cfg(test)]
-use crate::domain::soft_lock::Failures;
-use crate::domain::soft_lock::{Charge, SoftLock, Verdict, WINDOW};
+use crate::domain::soft_lock::{Charge, Failures, SoftLock, Verdict, WINDOW};
 
 /// Keys are `{prefix}:{login key}`.
 pub const DEFAULT_PREFIX: &str = "authgate:login";
@@ -160,7 +158,6 @@ impl RedisLoginCounters {
     }
 
     /// The login id's own counter; empty when Redis cannot say.
-    #[cfg(test)]
     pub async fn failures(&self, login: &str) -> Failures {
         let key = self.key(login);
         let stored =
@@ -175,7 +172,6 @@ impl RedisLoginCounters {
 }
 
 /// A counter as the scripts store it: `count:latest`.
-#[cfg(test)]
 fn parse(value: &str) -> Option<Failures> {
     let (count, latest) = value.split_once(':')?;
     Some(Failures { count: count.parse().ok()?, latest: DateTime::from_timestamp_micros(latest.parse().ok()?)? })

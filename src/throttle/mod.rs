@@ -9,7 +9,7 @@ mod failure_counters;
 pub mod login_defence;
 pub mod memory;
 pub mod redis;
-mod redis_link;
+pub(crate) mod redis_link;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +23,7 @@ pub use self::failure_counters::FailureCounters;
 pub use self::login_defence::RedisLoginCounters;
 pub use self::memory::MemoryLimiter;
 pub use self::redis::RedisLimiter;
+pub use self::redis_link::RedisLink;
 
 /// How often idle keys are evicted from the in-process store.
 pub const CLEANUP_EVERY: Duration = Duration::from_secs(30);

@@ -1,4 +1,5 @@
 mod admin;
+mod bots;
 mod connections;
 mod crash;
 mod dashboard;

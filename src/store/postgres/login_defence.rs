@@ -81,7 +81,6 @@ impl Store {
     }
 
     /// The login id's own counter (every failure, from any network).
-    #[allow(dead_code)] // see the contract
     pub async fn login_failures(&self, login: &str) -> Result<Failures> {
         let row = sqlx::query!(
             "SELECT failures, latest_at FROM login_failures WHERE login_key = $1 AND network = ''",

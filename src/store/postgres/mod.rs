@@ -11,6 +11,7 @@
 mod admin;
 mod audit;
 mod dashboard;
+mod defence;
 mod feed;
 mod import;
 mod login_defence;

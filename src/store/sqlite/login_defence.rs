@@ -67,7 +67,6 @@ impl Store {
     }
 
     /// The login id's own counter (every failure, from any network).
-    #[allow(dead_code)] // see the contract
     pub async fn login_failures(&self, login: &str) -> Result<Failures> {
         let login = login.to_owned();
         self.read(move |conn| read_counter(conn, &login, LOGIN_WIDE)).await

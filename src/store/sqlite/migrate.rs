@@ -48,6 +48,7 @@ pub(super) const MIGRATIONS: &[Migration] = migrations! {
     10 "passkeys" "0010_passkeys.sql",
     11 "django import" "0011_django_import.sql",
     12 "social" "0012_social.sql",
+    13 "defence events" "0013_defence_events.sql",
 };
 
 /// sqlx's ledger table, as its SQLite driver creates it.

@@ -30,6 +30,7 @@ macro_rules! select_users {
 mod admin;
 mod audit;
 mod dashboard;
+mod defence;
 mod feed;
 mod import;
 mod login_defence;

@@ -1,0 +1,1 @@
+//! §20: blocklist (tests to come).

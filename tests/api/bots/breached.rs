@@ -1,0 +1,1 @@
+//! §20: breached (tests to come).

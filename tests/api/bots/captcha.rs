@@ -1,0 +1,1 @@
+//! §20: captcha (tests to come).

@@ -1,0 +1,1 @@
+//! §20: challenge (tests to come).

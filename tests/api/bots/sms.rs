@@ -1,0 +1,1 @@
+//! §20: sms (tests to come).
