@@ -55,6 +55,7 @@ pub const REVOCATION_ROWS: &str = "authgate_revocation_rows_total";
 pub const REVOCATION_REVOKED_SESSIONS: &str = "authgate_revocation_revoked_sessions";
 pub const REVOCATION_CACHED_USERS: &str = "authgate_revocation_cached_users";
 pub const STORE_OPERATIONS: &str = "authgate_store_operations_total";
+pub const SMS_TEXTS: &str = "authgate_sms_texts_total";
 
 /// The route label of a request that matched no route: unknown paths
 /// collapse into one series instead of one per path tried.
@@ -109,6 +110,7 @@ fn describe() {
     describe_counter!(THROTTLED, "Requests refused with 429, by throttle scope");
     describe_gauge!(HASH_QUEUE_DEPTH, "Password hashes queued or running");
     describe_counter!(DELIVERIES, "Messages by channel and outcome (sent, failed, retried, dropped)");
+    describe_counter!(SMS_TEXTS, "Texts by country (ISO code, or unknown) and outcome (sent, held: §20's limits)");
     describe_gauge!(DB_POOL_CONNECTIONS, "Database connections, by pool and state (size, idle, in_use, max)");
 }
 
@@ -232,6 +234,11 @@ pub fn throttled_hours() -> Vec<(i64, u64)> {
 /// `dropped` (the queue refused it).
 pub fn delivery(channel: &'static str, outcome: &'static str) {
     counter!(DELIVERIES, "channel" => channel, "outcome" => outcome).increment(1);
+}
+
+/// A text to `country` handed to delivery (`sent`) or held back (`held`).
+pub fn sms_text(country: String, outcome: &'static str) {
+    counter!(SMS_TEXTS, "country" => country, "outcome" => outcome).increment(1);
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! metrics it scrapes (contract §10).
 
 pub use crate::telemetry::{
-    DELIVERIES, HTTP_DURATION, HTTP_REQUESTS, LOGINS, REFRESH_REUSE, THROTTLED, TOKEN_REFRESHES,
+    DELIVERIES, HTTP_DURATION, HTTP_REQUESTS, LOGINS, REFRESH_REUSE, SMS_TEXTS, THROTTLED, TOKEN_REFRESHES,
 };
 
 /// A software authenticator app: the TOTP code of `secret` (base32) at

@@ -1,6 +1,7 @@
 //! Everything that touches secrets: password hashes in Django's formats,
 //! JWTs and their signing keys, one-time codes. Comparisons of secrets are constant-time.
 
+pub mod altcha;
 pub mod hashers;
 pub mod jwt;
 pub(crate) mod otp;

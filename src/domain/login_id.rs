@@ -19,4 +19,12 @@ impl LoginId {
             Phone::parse(raw).map(LoginId::Phone).map_err(|_| "Enter a valid email address or phone number.")
         }
     }
+
+    /// The email or the E.164 number, as stored.
+    pub fn as_str(&self) -> &str {
+        match self {
+            LoginId::Email(email) => email.as_str(),
+            LoginId::Phone(phone) => phone.as_str(),
+        }
+    }
 }

@@ -25,6 +25,20 @@ impl Phone {
         &self.0
     }
 
+    /// The ISO 3166 code of the number's region (`US`, `CA`, `DE`), per
+    /// libphonenumber's metadata; `None` for non-geographic numbers.
+    pub fn region(&self) -> Option<String> {
+        let number = phonenumber::parse(None, &self.0).ok()?;
+        number.country().id().map(|id| id.as_ref().to_owned())
+    }
+
+    /// The first 6 digits of the number (without `+`): the prefix SMS
+    /// pumping velocity is counted by (§20).
+    pub fn prefix(&self) -> &str {
+        let digits = self.0.trim_start_matches('+');
+        &digits[..digits.len().min(6)]
+    }
+
     pub fn from_trusted(stored: String) -> Phone {
         Phone(stored)
     }
@@ -39,6 +53,15 @@ impl fmt::Display for Phone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_region_is_libphonenumber_s_and_the_prefix_six_digits() {
+        let region = |s: &str| Phone::parse(s).unwrap().region();
+        assert_eq!(region("+14155552671").as_deref(), Some("US"));
+        assert_eq!(region("+16135550123").as_deref(), Some("CA"), "+1 is shared: the region follows the number");
+        assert_eq!(region("+447911123456").as_deref(), Some("GB"));
+        assert_eq!(Phone::parse("+447911123456").unwrap().prefix(), "447911");
+    }
 
     #[test]
     fn normalizes_to_e164() {

@@ -43,8 +43,14 @@ pub fn may_change(role: Role) -> bool {
 }
 
 /// The first step: the login flow of the API (§5, §14.1, §15.2).
-pub async fn sign_in(svc: &Services, login: &str, password: &Password, client: &ClientInfo) -> Result<SignIn> {
-    match login::login(svc, login, password, client).await? {
+pub async fn sign_in(
+    svc: &Services,
+    login: &str,
+    password: &Password,
+    proof: &super::bots::Proof,
+    client: &ClientInfo,
+) -> Result<SignIn> {
+    match login::login(svc, login, password, proof, client).await? {
         LoggedIn::SignedIn(signed) => finish(svc, signed, client).await,
         LoggedIn::SecondFactor(required) => Ok(SignIn::SecondFactor(required)),
     }

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::bots::Proof;
 use super::mfa::{self, MfaRequired};
 use super::tokens::{self, TokenPair};
 use super::{devices, login_defence};
@@ -32,7 +33,14 @@ pub enum LoggedIn {
 /// login that is no email or phone at all is just another unknown account.
 /// Before the password is checked, the defence of §14.1 may refuse the
 /// attempt (its failures are counted by login id, known or not).
-pub async fn login(svc: &Services, login: &str, password: &Password, client: &ClientInfo) -> Result<LoggedIn> {
+pub async fn login(
+    svc: &Services,
+    login: &str,
+    password: &Password,
+    proof: &Proof,
+    client: &ClientInfo,
+) -> Result<LoggedIn> {
+    super::bots::guard(svc, proof, &[login], client).await?;
     let found = match LoginId::parse(login) {
         Ok(login) => svc.store.find_user_by_login(&login).await?,
         Err(_) => None,
@@ -162,6 +170,9 @@ impl Failure {
 
 async fn failed(svc: &Services, user: Option<&User>, why: Failure, client: &ClientInfo) -> Result<()> {
     telemetry::login(why.metric());
+    if matches!(why, Failure::UnknownAccount | Failure::WrongPassword) {
+        super::bots::failed_sign_in(svc, client).await?;
+    }
     let event = AuditEvent::new(AuditAction::LoginFailed, Outcome::Failure, user.map(|u| u.id), client)
         .with_detail(json!({"reason": why.reason()}));
     svc.store.record_audit(&event).await

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod bots;
 pub mod dashboard;
 pub mod devices;
 pub mod import;
@@ -14,6 +15,7 @@ pub mod mfa;
 pub mod otp;
 pub mod passkeys;
 pub mod passwords;
+pub mod pumping;
 pub mod register;
 pub mod social;
 pub mod tokens;
@@ -57,7 +59,8 @@ const BACKGROUND_LIMIT: usize = 256;
 
 /// Hands `message` for `user` to the delivery queue. One that cannot go
 /// anywhere (production mode without its channel, contract §8) is audited
-/// `undeliverable`; the flow's answer is the same either way.
+/// `undeliverable`; a text the SMS pumping limits hold back is not sent
+/// (§20). The flow's answer is the same either way.
 pub(crate) async fn send(
     svc: &crate::state::Services,
     user: crate::domain::UserId,
@@ -66,6 +69,11 @@ pub(crate) async fn send(
 ) -> crate::error::Result<()> {
     use crate::delivery::{Delivery, Handed};
     use crate::domain::{AuditAction, AuditEvent, Outcome};
+    if let crate::delivery::Message::Sms { to, .. } = &message {
+        if !pumping::may_text(svc, to, user, client).await? {
+            return Ok(());
+        }
+    }
     let channel = message.channel();
     if svc.delivery.send(message) == Handed::Undeliverable {
         let event = AuditEvent::new(AuditAction::Undeliverable, Outcome::Failure, Some(user), client)

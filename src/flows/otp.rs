@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::bots::Proof;
 use crate::crypto::otp;
 use crate::delivery::Message;
 use crate::domain::network::network;
@@ -121,9 +122,12 @@ pub async fn verify(svc: &Services, login: &LoginId, code: &str, client: &Client
 
 /// Starts a resend and returns at once: like a reset request, the answer
 /// and its timing cannot tell whether the account exists.
-pub fn request_resend(svc: &AppState, login: LoginId, client: ClientInfo) {
+/// A required challenge (§20) is checked first, in the answer's time.
+pub async fn request_resend(svc: &AppState, login: LoginId, proof: &Proof, client: ClientInfo) -> Result<()> {
+    super::bots::guard(svc, proof, &[login.as_str()], &client).await?;
     let owned = svc.clone();
     super::after_the_answer(svc, "verification code resend", async move { resend(&owned, &login, &client).await });
+    Ok(())
 }
 
 /// Replaces the code of an unverified account and sends it.

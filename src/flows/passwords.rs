@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::bots::Proof;
 use super::otp;
 use super::tokens::{self, TokenPair};
 use crate::crypto::reset_token::{self, TokenSubject};
@@ -21,9 +22,12 @@ const BAD_CODE: &str = "Invalid or expired code.";
 /// Starts a reset and returns at once: the look-up, the code or link and the
 /// sending all happen in the background, so the answer and its timing are
 /// the same whether or not the account exists.
-pub fn request_reset(svc: &AppState, login: LoginId, client: ClientInfo) {
+/// A required challenge (§20) is checked first, in the answer's time.
+pub async fn request_reset(svc: &AppState, login: LoginId, proof: &Proof, client: ClientInfo) -> Result<()> {
+    super::bots::guard(svc, proof, &[login.as_str()], &client).await?;
     let owned = svc.clone();
     super::after_the_answer(svc, "password reset request", async move { send_reset(&owned, &login, &client).await });
+    Ok(())
 }
 
 async fn send_reset(svc: &Services, login: &LoginId, client: &ClientInfo) -> Result<()> {

@@ -1,5 +1,6 @@
 //! Self-registration (contract §5 register).
 
+use super::bots::Proof;
 use super::otp;
 use crate::domain::password_policy::{self, Attributes};
 use crate::domain::recovery::OtpPurpose;
@@ -17,6 +18,8 @@ pub struct Registration {
     pub first_name: String,
     pub last_name: String,
     pub role: Role,
+    /// The request's proof that it comes from a person (§20).
+    pub proof: Proof,
 }
 
 pub struct Registered {
@@ -26,6 +29,8 @@ pub struct Registered {
 }
 
 pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) -> Result<Registered> {
+    let ids = [reg.email.as_ref().map(Email::as_str), reg.phone.as_ref().map(Phone::as_str)];
+    super::bots::guard(svc, &reg.proof, &ids.into_iter().flatten().collect::<Vec<_>>(), client).await?;
     let mut errors = FieldErrors::new();
     let attrs = Attributes {
         email: reg.email.as_ref().map(Email::as_str),
@@ -35,6 +40,9 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
     };
     for message in password_policy::check(reg.password.expose(), svc.config.password_min_length, &attrs) {
         errors.add("password", message);
+    }
+    if reg.phone.as_ref().is_some_and(|p| !super::pumping::country_allowed(svc, p)) {
+        errors.add("phone", super::pumping::COUNTRY_REFUSED);
     }
     // An early, friendly answer; the unique index below is the real guard.
     let taken = svc.store.user_taken(reg.email.as_ref(), reg.phone.as_ref()).await?;

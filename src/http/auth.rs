@@ -15,6 +15,7 @@ use super::schemas::{
 };
 use crate::domain::{LoginId, Password};
 use crate::error::{Error, Result};
+use crate::flows::bots::Proof;
 use crate::flows::{account, login, otp, register, tokens};
 use crate::state::AppState;
 
@@ -24,6 +25,12 @@ pub struct LoginBody {
     email_or_phone: Option<String>,
     #[schema(schema_with = rules::password, required = true)]
     password: Option<String>,
+    /// A solved proof-of-work challenge (§20), when one is required.
+    #[schema(schema_with = rules::altcha)]
+    altcha: Option<String>,
+    /// A CAPTCHA token (§20), in place of `altcha` when a provider is set.
+    #[schema(schema_with = rules::captcha_token)]
+    captcha_token: Option<String>,
 }
 
 /// A login as given: the login id is judged by the flow (an unparsable one
@@ -31,6 +38,7 @@ pub struct LoginBody {
 pub struct LoginRequest {
     login: String,
     password: Password,
+    proof: Proof,
 }
 
 impl FromRaw for LoginRequest {
@@ -44,8 +52,9 @@ impl TryFrom<LoginBody> for LoginRequest {
         let mut form = Form::default();
         let login = form.required("email_or_phone", body.email_or_phone);
         let password = form.password("password", body.password);
+        let proof = Form::proof(body.altcha, body.captcha_token);
         let (Some(login), Some(password)) = (login, password) else { return Err(form.into_error()) };
-        Ok(LoginRequest { login, password })
+        Ok(LoginRequest { login, password, proof })
     }
 }
 
@@ -58,19 +67,22 @@ impl TryFrom<LoginBody> for LoginRequest {
 #[utoipa::path(post, path = "/auth/login/", request_body = LoginBody, responses(
     (status = 200, description = "Signed in: a new session and its tokens; or, for an account with a second \
         factor, `mfa_required` and an `mfa_token` for `mfa/verify`.", body = Envelope<LoginAnswer>),
-    (status = 400, description = "A field is missing or malformed.", body = ErrorEnvelope),
+    (status = 400, description = "A field is missing or malformed, or a required challenge (`altcha`, or \
+        `captcha_token`) is missing, wrong or used already.", body = ErrorEnvelope),
     (status = 401, description = "Invalid credentials.", body = ErrorEnvelope),
-    (status = 403, description = "The account is inactive.", body = ErrorEnvelope),
+    (status = 403, description = "The account is inactive, or the client's address is on a blocklist.",
+        body = ErrorEnvelope),
     (status = 429, description = "Over the rate limit, or too many failed attempts for this email or phone: \
         \"Too many failed attempts for this account. Try again later.\" `Retry-After` says when to try again.",
         body = ErrorEnvelope),
+    (status = 503, description = "A CAPTCHA provider that must be asked cannot be reached.", body = ErrorEnvelope),
 ))]
 pub async fn login(
     State(svc): State<AppState>,
     Client(client): Client,
     Typed(req): Typed<LoginRequest>,
 ) -> Result<Response> {
-    Ok(logged_in(login::login(&svc, &req.login, &req.password, &client).await?))
+    Ok(logged_in(login::login(&svc, &req.login, &req.password, &req.proof, &client).await?))
 }
 
 /// The answer of a first sign-in step: the pair, or `mfa_required`.
@@ -104,6 +116,12 @@ pub struct RegisterBody {
     last_name: Option<String>,
     #[schema(schema_with = rules::self_role)]
     role: Option<String>,
+    /// A solved proof-of-work challenge (§20), when one is required.
+    #[schema(schema_with = rules::altcha)]
+    altcha: Option<String>,
+    /// A CAPTCHA token (§20), in place of `altcha` when a provider is set.
+    #[schema(schema_with = rules::captcha_token)]
+    captcha_token: Option<String>,
 }
 
 impl FromRaw for register::Registration {
@@ -121,6 +139,7 @@ impl TryFrom<RegisterBody> for register::Registration {
         let first_name = form.name("first_name", body.first_name, true);
         let last_name = form.name("last_name", body.last_name, false);
         let role = form.self_role(body.role);
+        let proof = Form::proof(body.altcha, body.captcha_token);
         if matches!((&email, &phone), (Some(None), Some(None))) {
             form.errors.add("non_field_errors", "Provide an email or a phone number.");
         }
@@ -130,15 +149,17 @@ impl TryFrom<RegisterBody> for register::Registration {
             return Err(form.into_error());
         };
         form.errors.into_result()?;
-        Ok(register::Registration { email, phone, password, first_name, last_name, role })
+        Ok(register::Registration { email, phone, password, first_name, last_name, role, proof })
     }
 }
 
 /// Create an account and send it a verification code.
 #[utoipa::path(post, path = "/auth/register/", request_body = RegisterBody, responses(
     (status = 201, description = "Registered; a 6-digit code was sent by SMS or email.", body = Envelope<RegisterData>),
-    (status = 400, description = "A field is invalid, the password fails the policy, or the email or phone is taken.",
-        body = ErrorEnvelope),
+    (status = 400, description = "A field is invalid, the password fails the policy, the email or phone is taken, \
+        the phone's country is not accepted, or a required challenge is missing or wrong.", body = ErrorEnvelope),
+    (status = 403, description = "The client's address is on a blocklist.", body = ErrorEnvelope),
+    (status = 503, description = "A CAPTCHA provider that must be asked cannot be reached.", body = ErrorEnvelope),
 ))]
 pub async fn register(
     State(svc): State<AppState>,
@@ -254,10 +275,17 @@ pub async fn verify_otp(
 pub struct ResendOtpBody {
     #[schema(schema_with = rules::email_or_phone, required = true)]
     email_or_phone: Option<String>,
+    /// A solved proof-of-work challenge (§20), when one is required.
+    #[schema(schema_with = rules::altcha)]
+    altcha: Option<String>,
+    /// A CAPTCHA token (§20), in place of `altcha` when a provider is set.
+    #[schema(schema_with = rules::captcha_token)]
+    captcha_token: Option<String>,
 }
 
 pub struct ResendOtpRequest {
     login: LoginId,
+    proof: Proof,
 }
 
 impl FromRaw for ResendOtpRequest {
@@ -269,8 +297,9 @@ impl TryFrom<ResendOtpBody> for ResendOtpRequest {
 
     fn try_from(body: ResendOtpBody) -> Result<Self> {
         let mut form = Form::default();
+        let proof = Form::proof(body.altcha, body.captcha_token);
         let Some(login) = form.login_id("email_or_phone", body.email_or_phone) else { return Err(form.into_error()) };
-        Ok(ResendOtpRequest { login })
+        Ok(ResendOtpRequest { login, proof })
     }
 }
 
@@ -278,13 +307,16 @@ impl TryFrom<ResendOtpBody> for ResendOtpRequest {
 /// account exists.
 #[utoipa::path(post, path = "/auth/resend-otp/", request_body = ResendOtpBody, responses(
     (status = 200, description = "A generic acknowledgement.", body = Envelope<Empty>),
-    (status = 400, description = "`email_or_phone` is missing or malformed.", body = ErrorEnvelope),
+    (status = 400, description = "`email_or_phone` is missing or malformed, or a required challenge is missing \
+        or wrong.", body = ErrorEnvelope),
+    (status = 403, description = "The client's address is on a blocklist.", body = ErrorEnvelope),
+    (status = 503, description = "A CAPTCHA provider that must be asked cannot be reached.", body = ErrorEnvelope),
 ))]
 pub async fn resend_otp(
     State(svc): State<AppState>,
     Client(client): Client,
     Typed(req): Typed<ResendOtpRequest>,
 ) -> Result<Response> {
-    otp::request_resend(&svc, req.login, client);
+    otp::request_resend(&svc, req.login, &req.proof, client).await?;
     Ok(ok("If the account exists and is not yet verified, a new code has been sent.", Empty {}))
 }

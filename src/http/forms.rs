@@ -81,6 +81,12 @@ impl Form {
         }
     }
 
+    /// A request's proof that it comes from a person (§20), judged by the
+    /// flow only when one is required.
+    pub fn proof(altcha: Option<String>, captcha_token: Option<String>) -> crate::flows::bots::Proof {
+        crate::flows::bots::Proof { altcha, captcha_token }
+    }
+
     /// The 400 carrying every problem found.
     pub fn into_error(self) -> Error {
         Error::Validation(self.errors)

@@ -5,6 +5,7 @@
 mod admin;
 mod admin_sessions;
 mod auth;
+mod bots;
 mod dashboard;
 mod error;
 mod extract;
@@ -107,6 +108,7 @@ fn features() -> Vec<Feature> {
         ),
         feature("/password/change/", Some("/auth/password-change/"), Sustained, routes!(passwords::change)),
         feature("/auth/verify-otp/", None, Burst, routes!(auth::verify_otp)),
+        feature("/auth/challenge/", None, Burst, routes!(bots::challenge)),
         feature("/auth/resend-otp/", None, Burst, routes!(auth::resend_otp)),
         feature("/auth/me/", None, Sustained, routes!(me::get, me::patch)),
         feature("/auth/sessions/", None, Sustained, routes!(sessions::list)),

@@ -12,6 +12,7 @@ use super::rules;
 use super::schemas::{Empty, Envelope, ErrorEnvelope, TokenPair};
 use crate::domain::{LoginId, Password};
 use crate::error::{Error, Result};
+use crate::flows::bots::Proof;
 use crate::flows::passwords;
 use crate::state::AppState;
 
@@ -19,10 +20,17 @@ use crate::state::AppState;
 pub struct ResetRequestBody {
     #[schema(schema_with = rules::email_or_phone, required = true)]
     email_or_phone: Option<String>,
+    /// A solved proof-of-work challenge (§20), when one is required.
+    #[schema(schema_with = rules::altcha)]
+    altcha: Option<String>,
+    /// A CAPTCHA token (§20), in place of `altcha` when a provider is set.
+    #[schema(schema_with = rules::captcha_token)]
+    captcha_token: Option<String>,
 }
 
 pub struct ResetRequest {
     login: LoginId,
+    proof: Proof,
 }
 
 impl FromRaw for ResetRequest {
@@ -34,8 +42,9 @@ impl TryFrom<ResetRequestBody> for ResetRequest {
 
     fn try_from(body: ResetRequestBody) -> Result<Self> {
         let mut form = Form::default();
+        let proof = Form::proof(body.altcha, body.captcha_token);
         let Some(login) = form.login_id("email_or_phone", body.email_or_phone) else { return Err(form.into_error()) };
-        Ok(ResetRequest { login })
+        Ok(ResetRequest { login, proof })
     }
 }
 
@@ -43,14 +52,17 @@ impl TryFrom<ResetRequestBody> for ResetRequest {
 /// answer is the same whether or not an account matches.
 #[utoipa::path(post, path = "/password/reset-request/", request_body = ResetRequestBody, responses(
     (status = 200, description = "A generic acknowledgement.", body = Envelope<Empty>),
-    (status = 400, description = "`email_or_phone` is missing or malformed.", body = ErrorEnvelope),
+    (status = 400, description = "`email_or_phone` is missing or malformed, or a required challenge is missing \
+        or wrong.", body = ErrorEnvelope),
+    (status = 403, description = "The client's address is on a blocklist.", body = ErrorEnvelope),
+    (status = 503, description = "A CAPTCHA provider that must be asked cannot be reached.", body = ErrorEnvelope),
 ))]
 pub async fn reset_request(
     State(svc): State<AppState>,
     Client(client): Client,
     Typed(req): Typed<ResetRequest>,
 ) -> Result<Response> {
-    passwords::request_reset(&svc, req.login, client);
+    passwords::request_reset(&svc, req.login, &req.proof, client).await?;
     Ok(ok("If an account matches, a password reset link or code has been sent.", Empty {}))
 }
 

@@ -143,6 +143,32 @@ pub enum LoginAnswer<'a> {
     MfaRequired(MfaRequiredData),
 }
 
+/// A proof-of-work challenge in ALTCHA's form (contract §20).
+#[derive(Serialize, ToSchema)]
+pub struct ChallengeData {
+    #[schema(example = "SHA-256")]
+    pub algorithm: &'static str,
+    /// SHA-256 of `salt` followed by the hidden number, in hex.
+    #[schema(example = "14d08b8ab60b7c4c76e963ee79846c831b725449de89eccc03158774b5dd6aa3")]
+    pub challenge: String,
+    /// The largest number to try.
+    #[schema(example = 100000)]
+    pub maxnumber: u64,
+    #[schema(example = "0123456789abcdef01234567?expires=1800000300&")]
+    pub salt: String,
+    /// The server's HMAC of `challenge`, in hex.
+    #[schema(example = "bc75afdd8de2a0232522f21d233f49d4f19f83e9fdd692902d190443938097a9")]
+    pub signature: String,
+}
+
+/// The challenge route's answer: in the envelope, or bare for the widget.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ChallengeAnswer {
+    Enveloped(Envelope<ChallengeData>),
+    Bare(ChallengeData),
+}
+
 /// One device session of the caller (contract §12).
 #[derive(Serialize, ToSchema)]
 pub struct SessionView {

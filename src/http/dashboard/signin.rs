@@ -14,6 +14,7 @@ use super::session::{
 use super::{Failure, FormData, see_other};
 use crate::domain::Password;
 use crate::error::Error;
+use crate::flows::bots::Proof;
 use crate::flows::dashboard::{self, SignIn};
 use crate::http::extract::Client;
 use crate::state::{AppState, Services};
@@ -79,7 +80,11 @@ pub async fn submit(
             }
         }
         None => match Password::parse(form.get("password").unwrap_or("")) {
-            Ok(password) => dashboard::sign_in(&svc, &login, &password, &client).await,
+            Ok(password) => {
+                // The page sends a solved challenge when §20 asks for one.
+                let proof = Proof { altcha: form.get("altcha").map(str::to_owned), captcha_token: None };
+                dashboard::sign_in(&svc, &login, &password, &proof, &client).await
+            }
             Err(message) => Err(Error::field("password", message)),
         },
     };
