@@ -188,7 +188,7 @@ fn captcha(vars: &HashMap<String, String>) -> Result<Option<CaptchaConfig>, Conf
         None => return Err(bad("AUTHGATE_CAPTCHA_SECRET", format!("must be set with the provider {v:?}"))),
     };
     let verify_url = match get("AUTHGATE_CAPTCHA_VERIFY_URL") {
-        Some((n, u)) if url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) => u.to_owned(),
+        Some((_, u)) if url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) => u.to_owned(),
         Some((n, u)) => return Err(bad(n, format!("invalid URL {u:?}"))),
         None => provider.default_verify_url().to_owned(),
     };

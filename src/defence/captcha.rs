@@ -48,16 +48,11 @@ impl Captcha {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return CaptchaVerdict::Refused;
         }
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("secret", &self.config.secret.0).append_pair("response", token);
-        if let Some(ip) = ip {
-            form.append_pair("remoteip", &ip.to_string());
-        }
         let sent = self
             .http
             .post(&self.config.verify_url)
             .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form.finish())
+            .body(form(&self.config.secret.0, token, ip))
             .send()
             .await;
         let provider = self.config.provider.as_str();
@@ -77,4 +72,14 @@ impl Captcha {
             }
         }
     }
+}
+
+/// siteverify's form: the secret, the token and the client's address.
+fn form(secret: &str, token: &str, ip: Option<IpAddr>) -> String {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("secret", secret).append_pair("response", token);
+    if let Some(ip) = ip {
+        form.append_pair("remoteip", &ip.to_string());
+    }
+    form.finish()
 }

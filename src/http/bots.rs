@@ -8,8 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use super::error::respond;
-use super::reply::ok;
-use super::schemas::{ChallengeAnswer, ChallengeData};
+use super::schemas::{ChallengeAnswer, ChallengeData, Envelope};
 use crate::flows::bots;
 use crate::state::AppState;
 
@@ -37,10 +36,11 @@ pub async fn challenge(State(svc): State<AppState>, Query(query): Query<HashMap<
         salt: c.salt,
         signature: c.signature,
     };
-    let mut res = match query.get("format").map(|f| f.trim()) {
-        Some("altcha") => respond(StatusCode::OK, &data),
-        _ => ok("Challenge issued.", data),
+    let answer = match query.get("format").map(|f| f.trim()) {
+        Some("altcha") => ChallengeAnswer::Bare(data),
+        _ => ChallengeAnswer::Enveloped(Envelope::success("Challenge issued.", data)),
     };
+    let mut res = respond(StatusCode::OK, &answer);
     // Each challenge is for one use: never from a cache.
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
