@@ -22,3 +22,12 @@ pub async fn create_admin(
 ) -> Result<crate::domain::User, crate::Error> {
     crate::flows::admin::create_superuser(&app.services, email, None, password).await
 }
+
+/// Whether §20's challenge lets a request for `login` from `ip` through
+/// without a proof (the check a sign-in makes first): the benchmarks time
+/// it apart from the password's hash.
+#[doc(hidden)]
+pub async fn passes_without_proof(app: &crate::App, login: &str, ip: std::net::IpAddr) -> bool {
+    let client = crate::domain::ClientInfo { ip: Some(ip), user_agent: None };
+    crate::flows::bots::guard(&app.services, &Default::default(), &[login], &client).await.is_ok()
+}
