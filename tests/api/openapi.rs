@@ -12,7 +12,7 @@ use super::keys::JWKS;
 
 const DOCUMENT: &str = "/api/openapi.json";
 
-/// Every route of contract §2, §12 and §13 as (path under `{v}`, legacy
+/// Every route of contract §2 and §12–§20 as (path under `{v}`, legacy
 /// path, methods, needs a token).
 fn contract_routes() -> Vec<(&'static str, Option<&'static str>, &'static [&'static str], bool)> {
     vec![
@@ -59,6 +59,7 @@ fn contract_routes() -> Vec<(&'static str, Option<&'static str>, &'static [&'sta
         // The native sign-in needs no token; the unlink does.
         ("/auth/social/{provider}/", None, &["post"], false),
         ("/auth/social/{provider}/", None, &["delete"], true),
+        ("/auth/challenge/", None, &["get"], false),
     ]
 }
 

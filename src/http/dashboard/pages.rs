@@ -99,6 +99,9 @@ pub struct LoginPage {
     pub login: String,
     pub error: Option<String>,
     pub mfa: Option<MfaStep>,
+    /// The page solves a proof-of-work challenge before it sends the
+    /// password (§20: any mode but `off`).
+    pub challenge: bool,
 }
 
 /// The second step of a sign-in.

@@ -44,7 +44,8 @@ fn sign_in_form(
     let nonce = cookie(headers, LOGIN_COOKIE).filter(|n| well_formed_nonce(n)).map(str::to_owned);
     let nonce = nonce.unwrap_or_else(dashboard::login_nonce);
     let csrf = dashboard::login_csrf_token(svc, &nonce);
-    let res = render(status, &LoginPage { nav: None, csrf, login, error, mfa });
+    let challenge = svc.config.defence.challenge != crate::config::ChallengeMode::Off;
+    let res = render(status, &LoginPage { nav: None, csrf, login, error, mfa, challenge });
     with_cookie(res, set_cookie(svc, LOGIN_COOKIE, &nonce, LOGIN_COOKIE_SECS))
 }
 

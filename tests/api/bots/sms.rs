@@ -20,14 +20,16 @@ const HOUR: Duration = Duration::from_secs(3600);
 fn us_phone() -> String {
     let n = u32::from_be_bytes(uuid::Uuid::new_v4().as_bytes()[..4].try_into().expect("4 bytes"));
     let exchange = 200 + n % 800;
-    let exchange = if exchange == 555 { 556 } else { exchange };
+    // Not 555 (the prefix test's), not an N11 service code.
+    let exchange = if exchange == 555 || exchange % 100 == 11 { exchange + 1 } else { exchange };
     format!("+1415{exchange}{:04}", (n / 800) % 10_000)
 }
 
-/// A UK mobile number no other test uses.
+/// A UK mobile number no other test uses (only its last digits vary: the
+/// ones before decide validity).
 fn uk_phone() -> String {
     let n = u32::from_be_bytes(uuid::Uuid::new_v4().as_bytes()[..4].try_into().expect("4 bytes"));
-    format!("+447911{:06}", n % 1_000_000)
+    format!("+447911123{:03}", n % 1_000)
 }
 
 async fn sms_app(clock: &Clock, configure: impl FnOnce(&mut Config)) -> TestApp {
