@@ -59,7 +59,8 @@ mod tests {
         let region = |s: &str| Phone::parse(s).unwrap().region();
         assert_eq!(region("+14155552671").as_deref(), Some("US"));
         assert_eq!(region("+16135550123").as_deref(), Some("CA"), "+1 is shared: the region follows the number");
-        assert_eq!(region("+447911123456").as_deref(), Some("GB"));
+        assert_eq!(region("+447400123456").as_deref(), Some("GB"));
+        assert_eq!(region("+447911123456").as_deref(), Some("GG"), "+44 7911 is Guernsey's");
         assert_eq!(Phone::parse("+447911123456").unwrap().prefix(), "447911");
     }
 

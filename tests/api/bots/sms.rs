@@ -29,7 +29,7 @@ fn us_phone() -> String {
 /// ones before decide validity).
 fn uk_phone() -> String {
     let n = u32::from_be_bytes(uuid::Uuid::new_v4().as_bytes()[..4].try_into().expect("4 bytes"));
-    format!("+447911123{:03}", n % 1_000)
+    format!("+447400123{:03}", n % 1_000)
 }
 
 async fn sms_app(clock: &Clock, configure: impl FnOnce(&mut Config)) -> TestApp {
