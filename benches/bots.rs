@@ -2,6 +2,10 @@
 //!
 //! - `altcha`: issuing a challenge, and verifying a solution (the server's
 //!   side; the client's search is `maxnumber`/2 SHA-256s on average).
+//! - `blocklist`: looking an address up in a table the size of FireHOL's
+//!   level 1 list and of a list of 100,000 networks.
+//! - `breached_file`: a search of a Pwned Passwords file of a million
+//!   hashes (the real one, 35 GB, takes about 2 log2(size) = 70 reads).
 //! - `challenge_guard`: the check a sign-in makes before its password hash,
 //!   with the challenge off and with `adaptive` when nothing asks for one
 //!   (the three counts read from SQLite). A sign-in's password hash costs
@@ -22,6 +26,56 @@ fn altcha_checks(c: &mut Criterion) {
     let challenge = altcha::create(KEY, 1_000, 2_000_000_000);
     let payload = altcha::payload(&challenge, altcha::solve(&challenge).expect("solvable"));
     group.bench_function("verify", |b| b.iter(|| altcha::verify(KEY, &payload, 1_900_000_000).expect("valid")));
+    group.finish();
+}
+
+/// A netset of `n` distinct IPv4 networks (/16 to /32) and some IPv6 ones.
+fn netset(n: u32) -> String {
+    let mut text = String::from("# generated\n");
+    for i in 0..n {
+        let x = i.wrapping_mul(2_654_435_761);
+        let prefix = 16 + x % 17;
+        text.push_str(&format!("{}.{}.{}.{}/{prefix}\n", x >> 24, (x >> 16) & 255, (x >> 8) & 255, x & 255));
+        if i % 10 == 0 {
+            text.push_str(&format!("2001:db8:{:x}::/48\n", i & 0xffff));
+        }
+    }
+    text
+}
+
+fn blocklist(c: &mut Criterion) {
+    use authgate::domain::ip_table::IpTable;
+    let mut group = c.benchmark_group("blocklist");
+    let probe: Vec<IpAddr> = (0..1024u32).map(|i| IpAddr::from(i.wrapping_mul(2_246_822_519).to_be_bytes())).collect();
+    for n in [4_500, 100_000] {
+        let table = IpTable::parse(&netset(n));
+        group.bench_function(format!("contains/{n}_networks"), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) % probe.len();
+                table.contains(probe[i])
+            })
+        });
+    }
+    group.finish();
+}
+
+fn breached_file(c: &mut Criterion) {
+    use sha1::{Digest, Sha1};
+    let dir = tempdir::Dir::new();
+    let path = dir.0.join("pwned.txt");
+    let mut hashes: Vec<[u8; 20]> = (0..1_000_000u32).map(|i| Sha1::digest(i.to_le_bytes()).into()).collect();
+    hashes.sort_unstable();
+    let mut text = String::with_capacity(hashes.len() * 46);
+    for (i, h) in hashes.iter().enumerate() {
+        text.push_str(&format!("{}:{}\r\n", hex::encode_upper(h), i % 97 + 1));
+    }
+    std::fs::write(&path, text).expect("the file is written");
+    let file = authgate::testing::BreachedFile::open(&path).expect("the file opens");
+    let mut group = c.benchmark_group("breached_file");
+    let absent: [u8; 20] = Sha1::digest(b"not in the file").into();
+    group.bench_function("listed", |b| b.iter(|| assert!(file.contains(&hashes[123_456]).expect("read"))));
+    group.bench_function("not_listed", |b| b.iter(|| assert!(!file.contains(&absent).expect("read"))));
     group.finish();
 }
 
@@ -74,6 +128,6 @@ mod tempdir {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = altcha_checks, challenge_guard
+    targets = altcha_checks, blocklist, breached_file, challenge_guard
 }
 criterion_main!(benches);
