@@ -22,3 +22,8 @@ pub async fn create_admin(
 ) -> Result<crate::domain::User, crate::Error> {
     crate::flows::admin::create_superuser(&app.services, email, None, password).await
 }
+
+/// The search of a breached-password file (contract §20), for benchmarks
+/// of it against a full Pwned Passwords file.
+#[doc(hidden)]
+pub use crate::defence::breached::BreachedFile;

@@ -1,7 +1,7 @@
 //! Self-registration (contract §5 register).
 
 use super::otp;
-use crate::domain::password_policy::{self, Attributes};
+use crate::domain::password_policy::Attributes;
 use crate::domain::recovery::OtpPurpose;
 use crate::domain::{AuditAction, AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
@@ -33,9 +33,7 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
         first_name: &reg.first_name,
         last_name: &reg.last_name,
     };
-    for message in password_policy::check(reg.password.expose(), svc.config.password_min_length, &attrs) {
-        errors.add("password", message);
-    }
+    errors.extend(super::passwords::password_errors(svc, &reg.password, &attrs, "password").await);
     // An early, friendly answer; the unique index below is the real guard.
     let taken = svc.store.user_taken(reg.email.as_ref(), reg.phone.as_ref()).await?;
     errors.extend(super::taken_errors(taken));
