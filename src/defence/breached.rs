@@ -28,6 +28,7 @@ const MAX_ANSWER: usize = 1 << 20;
 /// 16^5 = 1M buckets, each shared by hundreds of breached hashes).
 const PREFIX_LEN: usize = 5;
 
+/// The check `AUTHGATE_BREACHED_PASSWORDS` chose, built once at start.
 pub struct Breached(Source);
 
 enum Source {
@@ -102,18 +103,31 @@ async fn ask_range_api(http: &reqwest::Client, url: &str, sha1: &[u8; 20]) -> bo
 /// URL ends with the hash's prefix, which stays out of the log.
 async fn fetch_range(http: &reqwest::Client, url: &str) -> Result<String, String> {
     let sent = http.get(url).header("Add-Padding", "true").send().await;
-    let mut res = sent.map_err(|e| e.without_url().to_string())?;
+    let mut res = sent.map_err(cause)?;
     if res.status() != reqwest::StatusCode::OK {
         return Err(format!("status {}", res.status()));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = res.chunk().await.map_err(|e| e.without_url().to_string())? {
+    while let Some(chunk) = res.chunk().await.map_err(cause)? {
         if body.len() + chunk.len() > MAX_ANSWER {
             return Err(format!("an answer over {MAX_ANSWER} bytes"));
         }
         body.extend_from_slice(&chunk);
     }
     String::from_utf8(body).map_err(|_| "an answer that is not UTF-8".into())
+}
+
+/// The error and its sources ("error sending request: ...: connection
+/// refused"), without the URL.
+fn cause(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
 }
 
 /// Whether a range answer (`SUFFIX:COUNT` lines, CRLF) lists `suffix` with
