@@ -31,3 +31,8 @@ pub async fn passes_without_proof(app: &crate::App, login: &str, ip: std::net::I
     let client = crate::domain::ClientInfo { ip: Some(ip), user_agent: None };
     crate::flows::bots::guard(&app.services, &Default::default(), &[login], &client).await.is_ok()
 }
+
+/// The search of a breached-password file (contract §20), for benchmarks
+/// of it against a full Pwned Passwords file.
+#[doc(hidden)]
+pub use crate::defence::breached::BreachedFile;

@@ -111,7 +111,7 @@ pub async fn confirm_with_link(
     if !reset_token::check(&svc.secret.0, &subject(&user, &pk), token, wall_now, RESET_LINK_SECS) {
         return Err(bad());
     }
-    check_policy(svc, &user, new, "new_password")?;
+    check_policy(svc, &user, new, "new_password").await?;
     let change = PasswordChange {
         user_id: user.id,
         old_hash: Some(&user.password_hash),
@@ -152,10 +152,10 @@ pub async fn confirm_with_code(
             LoginId::Email(e) => Attributes { email: Some(e.as_str()), phone: None, first_name: "", last_name: "" },
             LoginId::Phone(p) => Attributes { email: None, phone: Some(p.as_str()), first_name: "", last_name: "" },
         };
-        policy_errors(svc, new, &typed, "new_password")?;
+        policy_errors(svc, new, &typed, "new_password").await?;
         return Err(bad());
     };
-    check_policy(svc, &user, new, "new_password")?;
+    check_policy(svc, &user, new, "new_password").await?;
     let stored = match otp::judge(svc, user.id, OtpPurpose::Reset, code, client).await? {
         Ok(stored) => stored,
         Err(why) => {
@@ -200,7 +200,7 @@ pub async fn change(
     if current.expose() == new.expose() {
         return Err(Error::field("new_password", "The new password must be different from the current password."));
     }
-    check_policy(svc, user, new, "new_password")?;
+    check_policy(svc, user, new, "new_password").await?;
     let new_hash = svc.hashing.hash(new).await?;
     let event = AuditEvent::new(AuditAction::PasswordChange, Outcome::Success, Some(user.id), client);
     let mut user = user.clone();
@@ -245,20 +245,39 @@ async fn wrong_current(svc: &Services, user: &User, reason: &str, client: &Clien
     Ok(Error::field("current_password", "Your current password is incorrect."))
 }
 
-fn check_policy(svc: &Services, user: &User, password: &Password, field: &str) -> Result<()> {
+async fn check_policy(svc: &Services, user: &User, password: &Password, field: &str) -> Result<()> {
     let attrs = Attributes {
         email: user.email.as_ref().map(Email::as_str),
         phone: user.phone.as_ref().map(Phone::as_str),
         first_name: &user.first_name,
         last_name: &user.last_name,
     };
-    policy_errors(svc, password, &attrs, field)
+    policy_errors(svc, password, &attrs, field).await
 }
 
-fn policy_errors(svc: &Services, password: &Password, attrs: &Attributes<'_>, field: &str) -> Result<()> {
+async fn policy_errors(svc: &Services, password: &Password, attrs: &Attributes<'_>, field: &str) -> Result<()> {
+    password_errors(svc, password, attrs, field).await.into_result()
+}
+
+/// The refusal of a password found in a breach (contract §20).
+const BREACHED: &str = "This password has appeared in a data breach and cannot be used.";
+
+/// Every message of the password policy for `password`, on `field`; when
+/// it has none, the breach check's. A password the policy already refuses
+/// is not looked up: that costs a call to the range API for nothing.
+pub(super) async fn password_errors(
+    svc: &Services,
+    password: &Password,
+    attrs: &Attributes<'_>,
+    field: &str,
+) -> FieldErrors {
     let mut errors = FieldErrors::new();
-    for message in password_policy::check(password.expose(), svc.config.password_min_length, attrs) {
+    let messages = password_policy::check(password.expose(), svc.config.password_min_length, attrs);
+    if messages.is_empty() && svc.defence.breached.is_breached(password).await {
+        errors.add(field, BREACHED);
+    }
+    for message in messages {
         errors.add(field, message);
     }
-    errors.into_result()
+    errors
 }

@@ -2,7 +2,7 @@
 
 use super::bots::Proof;
 use super::otp;
-use crate::domain::password_policy::{self, Attributes};
+use crate::domain::password_policy::Attributes;
 use crate::domain::recovery::OtpPurpose;
 use crate::domain::{AuditAction, AuditEvent, ClientInfo, Email, Outcome, Password, Phone, Role, User, UserId};
 use crate::error::{Error, FieldErrors, Result};
@@ -38,9 +38,7 @@ pub async fn register(svc: &Services, reg: Registration, client: &ClientInfo) ->
         first_name: &reg.first_name,
         last_name: &reg.last_name,
     };
-    for message in password_policy::check(reg.password.expose(), svc.config.password_min_length, &attrs) {
-        errors.add("password", message);
-    }
+    errors.extend(super::passwords::password_errors(svc, &reg.password, &attrs, "password").await);
     if reg.phone.as_ref().is_some_and(|p| !super::pumping::country_allowed(svc, p)) {
         errors.add("phone", super::pumping::COUNTRY_REFUSED);
     }
