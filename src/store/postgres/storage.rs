@@ -160,6 +160,29 @@ impl Storage for Store {
         Store::sweep_revocations(self, keep).await
     }
 
+    async fn note_event(&self, key: &str, at: DateTime<Utc>, expires: DateTime<Utc>) -> Result<()> {
+        Store::note_event(self, key, at, expires).await
+    }
+
+    async fn count_events(&self, key: &str, since: DateTime<Utc>, cap: u32) -> Result<u32> {
+        Store::count_events(self, key, since, cap).await
+    }
+
+    async fn take_event(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+        at: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<bool> {
+        Store::take_event(self, key, since, limit, at, expires).await
+    }
+
+    async fn sweep_events(&self, now: DateTime<Utc>) -> Result<u64> {
+        Store::sweep_events(self, now).await
+    }
+
     async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
         Store::record_audit(self, event).await
     }
