@@ -6,6 +6,7 @@ pub(crate) mod device;
 mod email;
 mod ids;
 pub(crate) mod import;
+pub mod ip_table;
 mod login_id;
 pub(crate) mod mfa;
 pub(crate) mod network;

@@ -5,6 +5,7 @@
 mod admin;
 mod admin_sessions;
 mod auth;
+mod blocklist;
 mod bots;
 mod dashboard;
 mod error;
@@ -161,7 +162,9 @@ pub fn router(state: AppState) -> Router {
         .into_iter()
         .map(|f| {
             let throttled = throttle::layer(&state, f.scope, f.access, f.handlers.clone());
-            (f, throttled)
+            // Outside the throttle, so it runs first (see `blocklist::layer`).
+            let guarded = blocklist::layer(&state, &f.api, throttled);
+            (f, guarded)
         })
         .collect();
     let versioned = features.iter().fold(Router::new(), |r, (f, h)| route_both(r, f.path, h.clone()));
