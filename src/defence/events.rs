@@ -150,7 +150,12 @@ impl RedisEvents {
         let answer = self
             .link
             .run(|mut con| async move {
-                redis::cmd("ZCOUNT").arg(key).arg(since.timestamp_micros()).arg("+inf").query_async::<u64>(&mut con).await
+                redis::cmd("ZCOUNT")
+                    .arg(key)
+                    .arg(since.timestamp_micros())
+                    .arg("+inf")
+                    .query_async::<u64>(&mut con)
+                    .await
             })
             .await;
         match answer {
@@ -167,7 +172,14 @@ impl RedisEvents {
         let answer = self
             .link
             .run(|mut con| async move {
-                redis::cmd("SET").arg(key).arg(1).arg("NX").arg("PX").arg(ttl_ms).query_async::<Option<String>>(&mut con).await
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async::<Option<String>>(&mut con)
+                    .await
             })
             .await;
         // A spent id cannot be told from an unanswered call: refused either way.

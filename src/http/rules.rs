@@ -279,16 +279,14 @@ pub fn date_time_or_null() -> ObjectBuilder {
 /// A solved proof-of-work challenge (§20): base64 of the solution's JSON.
 /// Ignored unless a challenge is required.
 pub fn altcha() -> ObjectBuilder {
-    string()
-        .description(Some(
-            "Base64 of {\"algorithm\", \"challenge\", \"number\", \"salt\", \"signature\"} for a challenge from \
+    string().description(Some(
+        "Base64 of {\"algorithm\", \"challenge\", \"number\", \"salt\", \"signature\"} for a challenge from \
              GET /auth/challenge/ (§20). Needed only when a challenge is required.",
-        ))
+    ))
 }
 
 /// A CAPTCHA provider's token (§20), in place of `altcha` when a provider
 /// is configured.
 pub fn captcha_token() -> ObjectBuilder {
-    string()
-        .description(Some("A Turnstile, hCaptcha or reCAPTCHA token (§20), when the server is configured for one."))
+    string().description(Some("A Turnstile, hCaptcha or reCAPTCHA token (§20), when the server is configured for one."))
 }

@@ -69,7 +69,8 @@ impl Store {
     }
 
     pub async fn sweep_events(&self, now: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query!("DELETE FROM defence_events WHERE expires_at < $1", micros(now)).execute(&self.pool).await?;
+        let done =
+            sqlx::query!("DELETE FROM defence_events WHERE expires_at < $1", micros(now)).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 }

@@ -77,7 +77,10 @@ async fn an_accepted_token_answers_the_challenge_and_the_provider_sees_secret_to
     let forms = provider.forms();
     assert_eq!(forms.len(), 1);
     let sent = |k: &str| forms[0].get(k).map(String::as_str);
-    assert_eq!((sent("secret"), sent("response"), sent("remoteip")), (Some(SECRET), Some("good-token"), Some("203.0.113.9")));
+    assert_eq!(
+        (sent("secret"), sent("response"), sent("remoteip")),
+        (Some(SECRET), Some("good-token"), Some("203.0.113.9"))
+    );
     let r = post_from(&app, LOGIN, &login(Some("bad-token")), "203.0.113.9").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.body["errors"], json!({"captcha_token": ["The CAPTCHA was not accepted."]}));
@@ -106,8 +109,14 @@ async fn a_provider_that_cannot_answer_fails_closed_unless_told_otherwise() {
     assert_envelope(&r.body, false);
     let (unreachable, _) =
         defended(ChallengeMode::Always, |c| c.defence.captcha = Some(captcha(closed_port.clone(), false))).await;
-    let r = post_from(&unreachable, REGISTER, &json!({"email": unique_email(), "password": PASSWORD,
-        "first_name": "Ana", "captcha_token": "good-token"}), "203.0.113.9").await;
+    let r = post_from(
+        &unreachable,
+        REGISTER,
+        &json!({"email": unique_email(), "password": PASSWORD,
+        "first_name": "Ana", "captcha_token": "good-token"}),
+        "203.0.113.9",
+    )
+    .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
     let (open, _) = defended(ChallengeMode::Always, |c| c.defence.captcha = Some(captcha(closed_port, true))).await;
     let r = post_from(&open, LOGIN, &login(Some("anything")), "203.0.113.9").await;

@@ -197,15 +197,15 @@ async fn adaptive_asks_a_network_after_three_failed_sign_ins_within_fifteen_minu
 async fn adaptive_asks_everyone_while_the_service_is_under_attack() {
     let attack = Rate { count: 4, period: Duration::from_secs(60) };
     let (app, clock) = defended(ChallengeMode::Adaptive, |c| c.defence.challenge_attack_rate = attack).await;
-    let peer = app.spawn_peer(|c| {
-        c.clock = clock.clone();
-        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a CIDR")];
-        c.defence.challenge = ChallengeMode::Adaptive;
-        c.defence.challenge_attack_rate = attack;
-    })
-    .await;
-    for (i, ip) in ["203.0.113.1", "198.51.100.1", "192.0.2.1", "233.252.0.1", "203.0.114.1"].into_iter().enumerate()
-    {
+    let peer = app
+        .spawn_peer(|c| {
+            c.clock = clock.clone();
+            c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a CIDR")];
+            c.defence.challenge = ChallengeMode::Adaptive;
+            c.defence.challenge_attack_rate = attack;
+        })
+        .await;
+    for (i, ip) in ["203.0.113.1", "198.51.100.1", "192.0.2.1", "233.252.0.1", "203.0.114.1"].into_iter().enumerate() {
         let on = if i % 2 == 0 { &app } else { &peer };
         let r = login_from(on, &unique_email(), WRONG, None, ip).await;
         assert_unauthorized(&r, &format!("failure {} of 5, across two instances", i + 1));
