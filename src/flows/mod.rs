@@ -69,10 +69,10 @@ pub(crate) async fn send(
 ) -> crate::error::Result<()> {
     use crate::delivery::{Delivery, Handed};
     use crate::domain::{AuditAction, AuditEvent, Outcome};
-    if let crate::delivery::Message::Sms { to, .. } = &message {
-        if !pumping::may_text(svc, to, user, client).await? {
-            return Ok(());
-        }
+    if let crate::delivery::Message::Sms { to, .. } = &message
+        && !pumping::may_text(svc, to, user, client).await?
+    {
+        return Ok(());
     }
     let channel = message.channel();
     if svc.delivery.send(message) == Handed::Undeliverable {

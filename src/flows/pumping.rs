@@ -61,10 +61,10 @@ async fn hold(svc: &Services, phone: &Phone) -> Result<Option<Held>> {
         return Ok(Some(Held::Country));
     }
     let (defence, events, now) = (&svc.config.defence, &svc.defence.events, svc.clock.now());
-    if let Some(rate) = defence.sms_prefix_limit {
-        if !events.take(&format!("sms:prefix:{}", phone.prefix()), rate.period, rate.count, now).await? {
-            return Ok(Some(Held::Prefix));
-        }
+    if let Some(rate) = defence.sms_prefix_limit
+        && !events.take(&format!("sms:prefix:{}", phone.prefix()), rate.period, rate.count, now).await?
+    {
+        return Ok(Some(Held::Prefix));
     }
     let rate = defence.sms_per_number_limit;
     if !events.take(&format!("sms:number:{}", phone.as_str()), rate.period, rate.count, now).await? {
