@@ -251,3 +251,35 @@ async fn staff_read_and_an_admin_deactivates_a_user_sees_it_live_and_exports_csv
     assert_eq!(focused, json!("skip"));
     browser.quit().await.unwrap();
 }
+
+/// §20 on the sign-in page: with a challenge required, the page fetches one
+/// and solves it before sending the password, with WebCrypto and, where a
+/// page has none (plain HTTP off localhost), with its own SHA-256.
+#[tokio::test]
+async fn the_sign_in_page_solves_the_proof_of_work_when_one_is_required() {
+    let app = spawn_app().await;
+    let (_, staff) = account(&app, "staff").await;
+    let challenged = app
+        .spawn_peer(|c| {
+            c.defence.challenge = authgate::config::ChallengeMode::Always;
+            c.defence.challenge_maxnumber = 3000;
+        })
+        .await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    sign_in(&browser, &challenged, &staff).await;
+    browser.find(By::Css(".signout button")).await.unwrap().click().await.unwrap();
+    wait_for(&browser, "signed out", "return document.querySelector('#signin-form') !== null").await;
+
+    // Again on a page without WebCrypto.
+    browser.goto(challenged.url(SIGN_IN)).await.unwrap();
+    browser.execute("Object.defineProperty(window.crypto, 'subtle', { value: undefined });", vec![]).await.unwrap();
+    let hidden: Value =
+        browser.execute("return window.crypto.subtle === undefined;", vec![]).await.unwrap().json().clone();
+    assert_eq!(hidden, json!(true), "WebCrypto is hidden from the page");
+    browser.find(By::Id("login")).await.unwrap().send_keys(&staff).await.unwrap();
+    browser.find(By::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    browser.find(By::Css("#signin-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for(&browser, "the overview", "return document.querySelector('#tail') !== null").await;
+    browser.quit().await.unwrap();
+}
