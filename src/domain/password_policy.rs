@@ -1,7 +1,7 @@
 //! The password policy: Django's four default password validators, with
 //! Django's numbers and messages. Every failing rule reports its own message.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Read;
 use std::sync::LazyLock;
 
@@ -10,18 +10,54 @@ use std::sync::LazyLock;
 static COMMON_GZ: [&[u8]; 2] =
     [include_bytes!("../../data/common-passwords.txt.gz"), include_bytes!("../../data/common-passwords-zxcvbn.txt.gz")];
 
-static COMMON: LazyLock<HashSet<String>> = LazyLock::new(|| {
-    let mut set = HashSet::new();
+static COMMON: LazyLock<Words> = LazyLock::new(|| {
+    let mut words = Vec::new();
     for gz in COMMON_GZ {
         let mut text = String::new();
         // Both files are fixed at build time and checked by the tests below.
         if let Err(e) = flate2::read::GzDecoder::new(gz).read_to_string(&mut text) {
             tracing::error!(error = %e, "an embedded common-password list is unreadable");
         }
-        set.extend(text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()));
+        words.extend(text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()));
     }
-    set
+    Words::new(words)
 });
+
+/// A set of words held as one sorted text and the offsets of its words,
+/// searched by binary search: about 0.5 MB for the 40,000 common passwords,
+/// where a set of strings kept about 3 MB of every idle server's memory.
+struct Words {
+    text: String,
+    starts: Vec<u32>,
+}
+
+impl Words {
+    fn new(mut words: Vec<String>) -> Words {
+        words.sort_unstable();
+        words.dedup();
+        let mut text = String::with_capacity(words.iter().map(|w| w.len() + 1).sum());
+        let mut starts = Vec::with_capacity(words.len());
+        for word in &words {
+            starts.push(u32::try_from(text.len()).expect("the lists are far below 4 GiB"));
+            text.push_str(word);
+            text.push('\n');
+        }
+        Words { text, starts }
+    }
+
+    fn contains(&self, word: &str) -> bool {
+        self.starts.binary_search_by(|&start| self.word_at(start).cmp(word)).is_ok()
+    }
+
+    fn word_at(&self, start: u32) -> &str {
+        let rest = &self.text[start as usize..];
+        rest.split('\n').next().unwrap_or(rest)
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+}
 
 /// Account attributes a password must not resemble, with Django's names.
 pub struct Attributes<'a> {
@@ -126,6 +162,18 @@ mod tests {
         assert!(COMMON.contains("dragon") && COMMON.contains("jordan23"));
         assert_eq!(check("password", 8, &attrs()), vec!["This password is too common."]);
         assert_eq!(check("  PassWord ", 8, &attrs()), vec!["This password is too common."]);
+    }
+
+    #[test]
+    fn the_word_set_finds_every_word_and_nothing_else() {
+        let words = Words::new(["abc", "ab", "abcd", "zz", "ab", "b"].map(String::from).to_vec());
+        assert_eq!(words.len(), 5);
+        for w in ["ab", "abc", "abcd", "b", "zz"] {
+            assert!(words.contains(w), "{w}");
+        }
+        for w in ["", "a", "abcde", "abd", "c", "zzz", "ab\n"] {
+            assert!(!words.contains(w), "{w:?}");
+        }
     }
 
     #[test]
