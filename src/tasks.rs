@@ -9,7 +9,10 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use tokio::sync::Notify;
 
@@ -117,11 +120,47 @@ impl Tasks {
     }
 }
 
+/// A chore (a sweep of run-out rows) that falls due at most once per
+/// interval of the service's clock on each instance: the caller that gets
+/// `true` from [`Every::due`] does it, the others go on.
+pub struct Every {
+    every_us: i64,
+    /// Unix microseconds from which the chore is due again.
+    next: AtomicI64,
+}
+
+impl Every {
+    /// Due at once, then every `every`.
+    pub fn new(every: Duration) -> Every {
+        Every { every_us: i64::try_from(every.as_micros()).unwrap_or(i64::MAX), next: AtomicI64::new(0) }
+    }
+
+    pub fn due(&self, now: DateTime<Utc>) -> bool {
+        let (now_us, due) = (now.timestamp_micros(), self.next.load(Ordering::Relaxed));
+        now_us >= due
+            && self
+                .next
+                .compare_exchange(due, now_us.saturating_add(self.every_us), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_chore_falls_due_once_per_interval() {
+        let every = Every::new(Duration::from_secs(300));
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        assert!(every.due(t0), "due at once");
+        assert!(!every.due(t0));
+        assert!(!every.due(t0 + chrono::TimeDelta::seconds(299)));
+        assert!(every.due(t0 + chrono::TimeDelta::seconds(300)));
+        assert!(!every.due(t0 + chrono::TimeDelta::seconds(301)));
+    }
 
     #[tokio::test]
     async fn wait_returns_once_closed_and_every_task_ended() {

@@ -4,7 +4,6 @@
 //! solved challenges already spent. In the database, or in Redis when
 //! `AUTHGATE_REDIS_URL` is set (each key a sorted set of times).
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,14 +11,14 @@ use chrono::{DateTime, Utc};
 use crate::config::{Config, ConfigError};
 use crate::error::Result;
 use crate::store::Store;
-use crate::tasks::Tasks;
+use crate::tasks::{Every, Tasks};
 use crate::throttle::RedisLink;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
 const PREFIX: &str = "authgate:events";
 
 pub enum Events {
-    Database { store: Store, tasks: Tasks, next_sweep: AtomicI64 },
+    Database { store: Store, tasks: Tasks, sweep: Every },
     Redis(Box<RedisEvents>),
 }
 
@@ -27,7 +26,7 @@ impl Events {
     /// Fails only on an invalid Redis URL.
     pub fn from_config(config: &Config, store: &Store, tasks: &Tasks) -> Result<Events, ConfigError> {
         let Some(url) = &config.redis_url else {
-            return Ok(Events::Database { store: store.clone(), tasks: tasks.clone(), next_sweep: AtomicI64::new(0) });
+            return Ok(Events::Database { store: store.clone(), tasks: tasks.clone(), sweep: Every::new(SWEEP_EVERY) });
         };
         let link = RedisLink::new("abuse defence", url, config.redis_fail_open)
             .map_err(|e| ConfigError { var: "AUTHGATE_REDIS_URL".into(), reason: format!("invalid Redis URL: {e}") })?;
@@ -38,9 +37,9 @@ impl Events {
     /// window any rule reads it over).
     pub async fn note(&self, key: &str, at: DateTime<Utc>, keep: Duration) -> Result<()> {
         match self {
-            Events::Database { store, tasks, next_sweep } => {
+            Events::Database { store, tasks, sweep } => {
                 store.note_event(key, at, at + keep).await?;
-                sweep_if_due(store, tasks, next_sweep, at);
+                sweep_if_due(store, tasks, sweep, at);
                 Ok(())
             }
             Events::Redis(redis) => {
@@ -63,9 +62,9 @@ impl Events {
     /// since `since`, in one atomic step; false when over the limit.
     pub async fn take(&self, key: &str, window: Duration, limit: u32, at: DateTime<Utc>) -> Result<bool> {
         match self {
-            Events::Database { store, tasks, next_sweep } => {
+            Events::Database { store, tasks, sweep } => {
                 let taken = store.take_event(key, at - window, limit, at, at + window).await?;
-                sweep_if_due(store, tasks, next_sweep, at);
+                sweep_if_due(store, tasks, sweep, at);
                 Ok(taken)
             }
             Events::Redis(redis) => Ok(redis.take(key, at - window, limit, at, window).await),
@@ -76,10 +75,10 @@ impl Events {
     /// already.
     pub async fn spend_once(&self, id: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool> {
         match self {
-            Events::Database { store, tasks, next_sweep } => {
+            Events::Database { store, tasks, sweep } => {
                 let key = format!("spent:{id}");
                 let taken = store.take_event(&key, DateTime::<Utc>::UNIX_EPOCH, 1, now, until).await?;
-                sweep_if_due(store, tasks, next_sweep, now);
+                sweep_if_due(store, tasks, sweep, now);
                 Ok(taken)
             }
             Events::Redis(redis) => Ok(redis.spend_once(id, until, now).await),
@@ -87,12 +86,10 @@ impl Events {
     }
 }
 
-/// Deletes old events and spent ids in the background, at most once per
-/// [`SWEEP_EVERY`] of the clock on each instance.
-fn sweep_if_due(store: &Store, tasks: &Tasks, next_sweep: &AtomicI64, now: DateTime<Utc>) {
-    let (now_us, every) = (now.timestamp_micros(), i64::try_from(SWEEP_EVERY.as_micros()).unwrap_or(i64::MAX));
-    let due = next_sweep.load(Ordering::Relaxed);
-    if now_us < due || next_sweep.compare_exchange(due, now_us + every, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+/// Deletes old events and spent ids in the background when this instance's
+/// sweep is due.
+fn sweep_if_due(store: &Store, tasks: &Tasks, sweep: &Every, now: DateTime<Utc>) {
+    if !sweep.due(now) {
         return;
     }
     let store = store.clone();

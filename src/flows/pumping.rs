@@ -24,23 +24,29 @@ enum Held {
 
 /// Whether `phone` may be registered: its country is allowed.
 pub fn country_allowed(svc: &Services, phone: &Phone) -> bool {
+    region_allowed(svc, phone.region().as_deref())
+}
+
+/// Whether texts may go to `region` (none: a non-geographic number).
+fn region_allowed(svc: &Services, region: Option<&str>) -> bool {
     let allowed = &svc.config.defence.sms_allowed_countries;
-    allowed.is_empty() || phone.region().is_some_and(|r| allowed.contains(&r))
+    allowed.is_empty() || region.is_some_and(|r| allowed.iter().any(|a| a == r))
 }
 
 /// Whether a text to `to` may go now; when it may, it is counted against
 /// the number's and the prefix's limits. A held one is audited.
 pub async fn may_text(svc: &Services, to: &str, user: UserId, client: &ClientInfo) -> Result<bool> {
-    // Every number a text goes to was parsed before it was stored.
-    let phone = Phone::parse(to).unwrap_or_else(|_| Phone::from_trusted(to.to_owned()));
-    let country = phone.region().unwrap_or_else(|| "unknown".into());
-    let held = match hold(svc, &phone).await? {
+    // Every number a text goes to was parsed (to E.164) before it was stored.
+    let phone = Phone::from_trusted(to.to_owned());
+    let region = phone.region();
+    let held = match hold(svc, &phone, region.as_deref()).await? {
         None => {
-            telemetry::sms_text(country, "sent");
+            telemetry::sms_text(region.unwrap_or_else(|| "unknown".into()), "sent");
             return Ok(true);
         }
         Some(held) => held,
     };
+    let country = region.unwrap_or_else(|| "unknown".into());
     telemetry::sms_text(country.clone(), "held");
     let (action, detail) = match held {
         Held::Country => (AuditAction::SmsCountryRefused, json!({"country": country})),
@@ -53,11 +59,11 @@ pub async fn may_text(svc: &Services, to: &str, user: UserId, client: &ClientInf
     Ok(false)
 }
 
-/// The first rule a text to `phone` breaks. The prefix is judged before
-/// the number: a text held for its prefix then spends none of its number's
-/// allowance.
-async fn hold(svc: &Services, phone: &Phone) -> Result<Option<Held>> {
-    if !country_allowed(svc, phone) {
+/// The first rule a text to `phone` (of `region`) breaks. The prefix is
+/// judged before the number: a text held for its prefix then spends none
+/// of its number's allowance.
+async fn hold(svc: &Services, phone: &Phone, region: Option<&str>) -> Result<Option<Held>> {
+    if !region_allowed(svc, region) {
         return Ok(Some(Held::Country));
     }
     let (defence, events, now) = (&svc.config.defence, &svc.defence.events, svc.clock.now());

@@ -14,7 +14,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use serde_json::json;
-use utoipa::openapi::path::{Operation, Paths};
 
 use super::extract::{Client, client_ip};
 use crate::domain::{AuditAction, AuditEvent, ClientInfo, Outcome};
@@ -25,8 +24,8 @@ const REFUSAL: &str = "Requests from your network are not accepted.";
 /// The audited path is the route's, but `{provider}` is the client's text.
 const MAX_PATH: usize = 256;
 
-/// Puts the refusal in front of a feature's handlers, unless its
-/// operations (`api`) need credentials or no list is configured.
+/// Puts the refusal in front of a feature's handlers, unless they need
+/// `credentials` or no list is configured.
 ///
 /// Apply it after (around) the throttle's layer, so the refusal comes
 /// first: a listed client's requests then cost one in-memory lookup and no
@@ -34,22 +33,11 @@ const MAX_PATH: usize = 256;
 /// of the unlisted addresses that share its throttle key (an IPv6 /64),
 /// and are answered 403, which says "not from here", never a 429 that says
 /// "try again later".
-pub fn layer(state: &AppState, api: &Paths, handlers: MethodRouter<AppState>) -> MethodRouter<AppState> {
-    if state.config.defence.ip_blocklists.is_empty() || needs_credentials(api) {
+pub fn layer(state: &AppState, credentials: bool, handlers: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    if state.config.defence.ip_blocklists.is_empty() || credentials {
         return handlers;
     }
     handlers.route_layer(middleware::from_fn_with_state(state.clone(), refuse_listed))
-}
-
-/// Whether any operation of `api` declares a security scheme.
-fn needs_credentials(api: &Paths) -> bool {
-    let names_a_scheme = |s: &utoipa::openapi::security::SecurityRequirement| {
-        serde_json::to_value(s).is_ok_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
-    };
-    let secured = |op: &Operation| op.security.as_ref().is_some_and(|s| s.iter().any(names_a_scheme));
-    api.paths
-        .values()
-        .any(|item| [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten().any(secured))
 }
 
 async fn refuse_listed(State(svc): State<AppState>, req: Request, next: Next) -> Response {

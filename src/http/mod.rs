@@ -55,6 +55,9 @@ struct Feature {
     legacy: Option<&'static str>,
     scope: Scope,
     access: Access,
+    /// Whether its operations need credentials of any kind (a user's Bearer
+    /// token, introspection's service token): the blocklists spare them.
+    credentials: bool,
     handlers: MethodRouter<AppState>,
     api: Paths,
     schemas: Vec<(String, RefOr<Schema>)>,
@@ -76,18 +79,18 @@ fn feature(
         "the #[utoipa::path] of the handlers of {path} names another path: {:?}",
         api.paths.keys()
     );
-    let access = if needs_bearer(&api) { Access::Bearer } else { Access::Anonymous };
-    Feature { path, legacy, scope, access, handlers, api, schemas }
+    // The `bearer` scheme is a user's token; introspection's service token
+    // is another scheme.
+    let access = if declares(&api, |s| s.get("bearer").is_some()) { Access::Bearer } else { Access::Anonymous };
+    let credentials = declares(&api, |s| s.as_object().is_some_and(|o| !o.is_empty()));
+    Feature { path, legacy, scope, access, credentials, handlers, api, schemas }
 }
 
-/// Whether any operation of `api` declares the `bearer` security scheme (a
-/// user's token; introspection's service token is not one).
-fn needs_bearer(api: &Paths) -> bool {
-    let names_bearer = |s: &utoipa::openapi::security::SecurityRequirement| {
-        serde_json::to_value(s).is_ok_and(|v| v.get("bearer").is_some())
-    };
-    let secured =
-        |op: &utoipa::openapi::path::Operation| op.security.as_ref().is_some_and(|s| s.iter().any(names_bearer));
+/// Whether any operation of `api` declares a security requirement that
+/// `names` (given it as JSON: scheme name -> scopes) accepts.
+fn declares(api: &Paths, names: impl Fn(&serde_json::Value) -> bool) -> bool {
+    let names = |s: &utoipa::openapi::security::SecurityRequirement| serde_json::to_value(s).is_ok_and(|v| names(&v));
+    let secured = |op: &utoipa::openapi::path::Operation| op.security.as_ref().is_some_and(|s| s.iter().any(&names));
     api.paths
         .values()
         .any(|item| [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten().any(secured))
@@ -163,7 +166,7 @@ pub fn router(state: AppState) -> Router {
         .map(|f| {
             let throttled = throttle::layer(&state, f.scope, f.access, f.handlers.clone());
             // Outside the throttle, so it runs first (see `blocklist::layer`).
-            let guarded = blocklist::layer(&state, &f.api, throttled);
+            let guarded = blocklist::layer(&state, f.credentials, throttled);
             (f, guarded)
         })
         .collect();

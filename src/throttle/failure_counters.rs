@@ -5,7 +5,6 @@
 //! for how long) are `domain::soft_lock`'s; `flows::login_defence` applies
 //! them to a sign-in.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +14,7 @@ use crate::config::{Config, ConfigError};
 use crate::domain::soft_lock::{self, Charge, SoftLock, Verdict};
 use crate::error::Result;
 use crate::store::Store;
-use crate::tasks::Tasks;
+use crate::tasks::{Every, Tasks};
 
 /// How often an instance deletes counters and trust that have run out.
 const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
@@ -23,8 +22,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
 /// The database's counters or Redis's.
 pub enum FailureCounters {
     Database {
-        /// Unix microseconds of the instance's next sweep.
-        next_sweep: AtomicI64,
+        /// This instance's sweep of run-out counters and trust.
+        sweep: Every,
     },
     Redis(Box<RedisLoginCounters>),
 }
@@ -33,7 +32,7 @@ impl FailureCounters {
     /// Fails only on an invalid Redis URL.
     pub fn from_config(config: &Config) -> Result<FailureCounters, ConfigError> {
         let Some(url) = &config.redis_url else {
-            return Ok(FailureCounters::Database { next_sweep: AtomicI64::new(0) });
+            return Ok(FailureCounters::Database { sweep: Every::new(SWEEP_EVERY) });
         };
         let counters = RedisLoginCounters::new(url, config.redis_fail_open)
             .map_err(|e| ConfigError { var: "AUTHGATE_REDIS_URL".into(), reason: format!("invalid Redis URL: {e}") })?;
@@ -52,9 +51,11 @@ impl FailureCounters {
         now: DateTime<Utc>,
     ) -> Result<Verdict> {
         match self {
-            FailureCounters::Database { next_sweep } => {
+            FailureCounters::Database { sweep } => {
                 let verdict = store.login_attempt(lock, charge, now).await?;
-                sweep_if_due(store, tasks, next_sweep, now);
+                if sweep.due(now) {
+                    spawn_sweep(store, tasks, now);
+                }
                 Ok(verdict)
             }
             FailureCounters::Redis(redis) => Ok(redis.attempt(lock, charge, now).await),
@@ -90,14 +91,8 @@ impl FailureCounters {
     }
 }
 
-/// Deletes run-out counters and trust in the background, at most once per
-/// [`SWEEP_EVERY`] of the clock on each instance.
-fn sweep_if_due(store: &Store, tasks: &Tasks, next_sweep: &AtomicI64, now: DateTime<Utc>) {
-    let (now_us, every) = (now.timestamp_micros(), i64::try_from(SWEEP_EVERY.as_micros()).unwrap_or(i64::MAX));
-    let due = next_sweep.load(Ordering::Relaxed);
-    if now_us < due || next_sweep.compare_exchange(due, now_us + every, Ordering::Relaxed, Ordering::Relaxed).is_err() {
-        return;
-    }
+/// Deletes run-out counters and trust in the background.
+fn spawn_sweep(store: &Store, tasks: &Tasks, now: DateTime<Utc>) {
     let store = store.clone();
     tasks.spawn(async move {
         match store.sweep_login_defence(soft_lock::window_start(now), soft_lock::trusted_since(now)).await {

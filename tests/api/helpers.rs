@@ -566,6 +566,21 @@ pub fn unique_email() -> String {
     format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
+/// Waits (up to 10 s) until `n` events named `action` are stored; returns
+/// them. Work a flow does after its answer (a reset request, a resend)
+/// records its events later.
+pub async fn wait_for_audit(app: &TestApp, action: &str, n: usize) -> Vec<AuditRow> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = app.audit_events(action).await;
+        if events.len() >= n {
+            return events;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} of {n} {action} events: {events:?}", events.len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 // -------------------------------------------------------------- deliveries
 //
 // With no email or SMS channel configured, authgate writes each message to

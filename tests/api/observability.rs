@@ -247,10 +247,7 @@ async fn slow_sms_webhook(delay: Duration) -> (String, Arc<Mutex<Vec<Value>>>) {
             }),
         )
         .with_state(calls.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let addr = listener.local_addr().expect("an address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/sms"), calls)
+    (format!("http://{}/sms", super::sinks::serve(app).await), calls)
 }
 
 #[tokio::test]

@@ -64,20 +64,6 @@ async fn wrong_guesses(app: &TestApp, right: &str, ip: &str, n: usize) {
     }
 }
 
-/// Waits (up to 10 s) until `n` events named `action` are stored; returns
-/// them. Reset requests do their work after the answer.
-async fn wait_for_audit(app: &TestApp, action: &str, n: usize) -> Vec<AuditRow> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let events = app.audit_events(action).await;
-        if events.len() >= n {
-            return events;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{} of {n} {action} events: {events:?}", events.len());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn scopes(events: &[AuditRow]) -> Vec<String> {
     events.iter().map(|e| text(&e.detail["scope"])).collect()
 }

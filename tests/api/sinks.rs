@@ -146,10 +146,7 @@ impl SmsSink {
                 }),
             )
             .with_state(calls.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let addr = listener.local_addr().expect("an address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        SmsSink { addr, calls }
+        SmsSink { addr: serve(app).await, calls }
     }
 
     pub fn url(&self) -> String {
@@ -184,4 +181,13 @@ impl SmsSink {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Serves `app` on a free port of 127.0.0.1 for the rest of the test: a
+/// peer authgate calls (an SMS webhook, siteverify, the range API).
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("an address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
 }

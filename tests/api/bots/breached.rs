@@ -64,10 +64,7 @@ impl RangeApi {
             .route("/range/{prefix}", axum::routing::get(range))
             .route("/broken/{prefix}", axum::routing::get(broken))
             .with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let addr = listener.local_addr().expect("an address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        RangeApi { addr, fake }
+        RangeApi { addr: super::super::sinks::serve(app).await, fake }
     }
 
     fn url(&self) -> String {

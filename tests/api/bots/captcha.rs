@@ -33,10 +33,7 @@ impl Siteverify {
     async fn start() -> Siteverify {
         let forms = Forms::default();
         let app = axum::Router::new().route("/siteverify", axum::routing::post(verify)).with_state(forms.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let addr = listener.local_addr().expect("an address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Siteverify { addr, forms }
+        Siteverify { addr: super::super::sinks::serve(app).await, forms }
     }
 
     fn url(&self) -> String {

@@ -54,19 +54,6 @@ async fn post_from_anywhere(app: &TestApp, path: &str, body: &serde_json::Value)
     app.send_with_headers(Method::POST, path, None, Some(body), &[("x-forwarded-for", ip.as_str())]).await
 }
 
-/// Waits (up to 10 s) for `n` audit events of `action`.
-async fn wait_for_audit(app: &TestApp, action: &str, n: usize) -> Vec<AuditRow> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let rows = app.audit_events(action).await;
-        if rows.len() >= n {
-            return rows;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{} of {n} {action} events", rows.len());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn registration_refuses_a_phone_of_a_country_not_allowed() {
     let app = sms_app(&Clock::manual(), |c| c.defence.sms_allowed_countries = vec!["US".into()]).await;
