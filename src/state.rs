@@ -10,7 +10,6 @@ use crate::crypto::pool::HashPool;
 use crate::defence::Defence;
 use crate::delivery::{Channels, DeliveryQueue, QueueConfig};
 use crate::domain::Clock;
-use crate::domain::password_policy;
 use crate::error::Result;
 use crate::social::Providers;
 use crate::store::Store;
@@ -61,7 +60,6 @@ impl Services {
         let tasks = Tasks::default();
         start_revocation_feed(&store, &tasks, &config);
         let (delivery, _worker) = DeliveryQueue::start(Arc::new(channels), QueueConfig::default(), tasks.clone());
-        password_policy::warm_up();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let web = &config.webauthn;
         let passkeys =

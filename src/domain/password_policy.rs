@@ -1,62 +1,32 @@
 //! The password policy: Django's four default password validators, with
 //! Django's numbers and messages. Every failing rule reports its own message.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::io::Read;
-use std::sync::LazyLock;
 
 /// Django's common-password list (19,640 entries) and zxcvbn's 30,000 most
-/// common passwords, compressed inside the binary (see `data/README.md`).
-static COMMON_GZ: [&[u8]; 2] =
-    [include_bytes!("../../data/common-passwords.txt.gz"), include_bytes!("../../data/common-passwords-zxcvbn.txt.gz")];
+/// common passwords (see `data/README.md`): 40,101 distinct lines, sorted by
+/// build.rs and searched in place, so an idle server holds none of it and a
+/// check reads a few pages of it.
+static COMMON: &str = include_str!(concat!(env!("OUT_DIR"), "/common-passwords.txt"));
 
-static COMMON: LazyLock<Words> = LazyLock::new(|| {
-    let mut words = Vec::new();
-    for gz in COMMON_GZ {
-        let mut text = String::new();
-        // Both files are fixed at build time and checked by the tests below.
-        if let Err(e) = flate2::read::GzDecoder::new(gz).read_to_string(&mut text) {
-            tracing::error!(error = %e, "an embedded common-password list is unreadable");
+/// Whether the sorted text of lines `lines` has the line `word`: a binary
+/// search over byte offsets, each step widened to the line it falls in.
+fn has_line(lines: &str, word: &str) -> bool {
+    let bytes = lines.as_bytes();
+    // [lo, hi) is whole lines: lo starts one, hi ends one.
+    let (mut lo, mut hi) = (0, bytes.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let start = bytes[lo..mid].iter().rposition(|&b| b == b'\n').map_or(lo, |i| lo + i + 1);
+        let end = bytes[start..hi].iter().position(|&b| b == b'\n').map_or(hi, |i| start + i);
+        match lines[start..end].cmp(word) {
+            Ordering::Equal => return true,
+            Ordering::Less => lo = end + 1,
+            Ordering::Greater => hi = start.saturating_sub(1),
         }
-        words.extend(text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()));
     }
-    Words::new(words)
-});
-
-/// A set of words held as one sorted text and the offsets of its words,
-/// searched by binary search: about 0.5 MB for the 40,000 common passwords,
-/// where a set of strings kept about 3 MB of every idle server's memory.
-struct Words {
-    text: String,
-    starts: Vec<u32>,
-}
-
-impl Words {
-    fn new(mut words: Vec<String>) -> Words {
-        words.sort_unstable();
-        words.dedup();
-        let mut text = String::with_capacity(words.iter().map(|w| w.len() + 1).sum());
-        let mut starts = Vec::with_capacity(words.len());
-        for word in &words {
-            starts.push(u32::try_from(text.len()).expect("the lists are far below 4 GiB"));
-            text.push_str(word);
-            text.push('\n');
-        }
-        Words { text, starts }
-    }
-
-    fn contains(&self, word: &str) -> bool {
-        self.starts.binary_search_by(|&start| self.word_at(start).cmp(word)).is_ok()
-    }
-
-    fn word_at(&self, start: u32) -> &str {
-        let rest = &self.text[start as usize..];
-        rest.split('\n').next().unwrap_or(rest)
-    }
-
-    fn len(&self) -> usize {
-        self.starts.len()
-    }
+    false
 }
 
 /// Account attributes a password must not resemble, with Django's names.
@@ -69,11 +39,6 @@ pub struct Attributes<'a> {
 
 const MAX_SIMILARITY: f64 = 0.7;
 
-/// Loads the common-password list now rather than on the first request.
-pub fn warm_up() -> usize {
-    COMMON.len()
-}
-
 /// All the messages of the rules `password` breaks; empty when it passes.
 pub fn check(password: &str, min_length: usize, attrs: &Attributes<'_>) -> Vec<String> {
     let mut errors = Vec::new();
@@ -84,7 +49,7 @@ pub fn check(password: &str, min_length: usize, attrs: &Attributes<'_>) -> Vec<S
     if let Some(name) = too_similar(password, attrs) {
         errors.push(format!("The password is too similar to the {name}."));
     }
-    if COMMON.contains(&password.trim().to_lowercase()) {
+    if has_line(COMMON, &password.trim().to_lowercase()) {
         errors.push("This password is too common.".into());
     }
     if !password.is_empty() && password.chars().all(char::is_numeric) {
@@ -157,22 +122,27 @@ mod tests {
     }
 
     #[test]
-    fn the_list_holds_django_s_and_zxcvbn_s() {
-        assert_eq!(warm_up(), 40_101);
-        assert!(COMMON.contains("dragon") && COMMON.contains("jordan23"));
+    fn the_list_holds_django_s_and_zxcvbn_s_sorted() {
+        let lines: Vec<&str> = COMMON.split('\n').collect();
+        assert_eq!(lines.len(), 40_101);
+        assert!(lines.windows(2).all(|w| w[0] < w[1]), "sorted, without repeats");
+        assert!(lines.iter().all(|l| !l.is_empty() && l.trim() == *l));
+        assert!(lines.iter().all(|l| has_line(COMMON, l)), "every line is found");
+        assert!(has_line(COMMON, "dragon") && has_line(COMMON, "jordan23"));
         assert_eq!(check("password", 8, &attrs()), vec!["This password is too common."]);
         assert_eq!(check("  PassWord ", 8, &attrs()), vec!["This password is too common."]);
     }
 
     #[test]
-    fn the_word_set_finds_every_word_and_nothing_else() {
-        let words = Words::new(["abc", "ab", "abcd", "zz", "ab", "b"].map(String::from).to_vec());
-        assert_eq!(words.len(), 5);
-        for w in ["ab", "abc", "abcd", "b", "zz"] {
-            assert!(words.contains(w), "{w}");
-        }
-        for w in ["", "a", "abcde", "abd", "c", "zzz", "ab\n"] {
-            assert!(!words.contains(w), "{w:?}");
+    fn the_search_finds_every_line_and_nothing_else() {
+        for text in ["ab\nabc\nabcd\nb\nzz", "ab", ""] {
+            let lines: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
+            for w in &lines {
+                assert!(has_line(text, w), "{w} in {text:?}");
+            }
+            for w in ["", "a", "abcde", "abd", "c", "zzz", "ab\n", "b\nzz", "\n"] {
+                assert!(!has_line(text, w), "{w:?} in {text:?}");
+            }
         }
     }
 

@@ -31,10 +31,7 @@ mod throttle;
 use axum::Router;
 use axum::middleware;
 use axum::routing::{MethodRouter, get};
-use utoipa::openapi::path::Paths;
-use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::UtoipaMethodRouter;
-use utoipa_axum::routes;
 
 pub use extract::client_ip;
 pub use observe::metrics_router;
@@ -46,109 +43,140 @@ use throttle::Access;
 /// The prefixes every feature is mounted under (contract §2).
 const VERSIONS: [&str; 2] = ["/api/v1", "/api/v2"];
 
+/// Who may call a feature: the security its operations' annotations
+/// declare (a test checks that the two agree; the router does not build the
+/// operations, which only the document needs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller {
+    Anyone,
+    /// A user's Bearer token (the `bearer` scheme).
+    User,
+    /// A service's token (introspection): keyed by address as anonymous
+    /// callers are, spared by the blocklists as credentials are.
+    Service,
+}
+
 /// A feature: its path under `{v}`, its legacy path if it has one, its
-/// throttle scope (contract §7), whether it needs a Bearer token, its
-/// handlers and their OpenAPI operations (from each handler's
-/// `#[utoipa::path]`, see `openapi.rs`).
+/// throttle scope (contract §7), who may call it, its handlers (routed by
+/// the methods their `#[utoipa::path]` declare) and the builder of their
+/// OpenAPI operations (see `openapi.rs`).
 struct Feature {
     path: &'static str,
     legacy: Option<&'static str>,
     scope: Scope,
-    access: Access,
-    /// Whether its operations need credentials of any kind (a user's Bearer
-    /// token, introspection's service token): the blocklists spare them.
-    credentials: bool,
+    caller: Caller,
     handlers: MethodRouter<AppState>,
-    api: Paths,
-    schemas: Vec<(String, RefOr<Schema>)>,
+    api: fn() -> UtoipaMethodRouter<AppState>,
 }
 
-/// `routes` is `routes!(handler, ...)`: the handlers, routed by the methods
-/// their annotations declare, with those annotations' operations. A route
-/// needs a Bearer token when its operations declare the `bearer` security
-/// scheme: the document and the throttle read the same annotation.
+impl Feature {
+    fn access(&self) -> Access {
+        if self.caller == Caller::User { Access::Bearer } else { Access::Anonymous }
+    }
+
+    /// Whether its callers present credentials of any kind: the blocklists
+    /// spare them.
+    fn credentials(&self) -> bool {
+        self.caller != Caller::Anyone
+    }
+}
+
+/// `handlers!(module::handler, ...)`: the handlers, routed by the methods
+/// their annotations declare, and the builder of their operations (utoipa's
+/// `routes!`), called only for the document. Building the operations of
+/// every route at each start cost about 1 MB of the idle server's memory.
+macro_rules! handlers {
+    ($($module:ident :: $handler:ident),+ $(,)?) => {{
+        use utoipa::Path as _;
+        use utoipa_axum::PathItemExt as _;
+        let mut router = MethodRouter::new();
+        $(utoipa_axum::paste! {
+            for method in $module::[<__path_ $handler>]::methods() {
+                router = router.on(method.to_method_filter(), $module::$handler);
+            }
+        })+
+        let api: fn() -> UtoipaMethodRouter<AppState> = || utoipa_axum::routes!($($module::$handler),+);
+        (router, api)
+    }};
+}
+
 fn feature(
     path: &'static str,
     legacy: Option<&'static str>,
     scope: Scope,
-    routes: UtoipaMethodRouter<AppState>,
+    caller: Caller,
+    (handlers, api): (MethodRouter<AppState>, fn() -> UtoipaMethodRouter<AppState>),
 ) -> Feature {
-    let (schemas, api, handlers) = routes;
-    assert!(
-        api.paths.keys().all(|p| p == path),
-        "the #[utoipa::path] of the handlers of {path} names another path: {:?}",
-        api.paths.keys()
-    );
-    // The `bearer` scheme is a user's token; introspection's service token
-    // is another scheme.
-    let access = if declares(&api, |s| s.get("bearer").is_some()) { Access::Bearer } else { Access::Anonymous };
-    let credentials = declares(&api, |s| s.as_object().is_some_and(|o| !o.is_empty()));
-    Feature { path, legacy, scope, access, credentials, handlers, api, schemas }
-}
-
-/// Whether any operation of `api` declares a security requirement that
-/// `names` (given it as JSON: scheme name -> scopes) accepts.
-fn declares(api: &Paths, names: impl Fn(&serde_json::Value) -> bool) -> bool {
-    let names = |s: &utoipa::openapi::security::SecurityRequirement| serde_json::to_value(s).is_ok_and(|v| names(&v));
-    let secured = |op: &utoipa::openapi::path::Operation| op.security.as_ref().is_some_and(|s| s.iter().any(&names));
-    api.paths
-        .values()
-        .any(|item| [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten().any(secured))
+    Feature { path, legacy, scope, caller, handlers, api }
 }
 
 fn features() -> Vec<Feature> {
+    use Caller::{Anyone, Service, User};
     use Scope::{Burst, Sustained};
     vec![
-        feature("/auth/login/", Some("/auth/login/"), Burst, routes!(auth::login)),
-        feature("/auth/register/", Some("/auth/register/"), Burst, routes!(auth::register)),
-        feature("/auth/logout/", Some("/auth/logout/"), Sustained, routes!(auth::logout)),
-        feature("/auth/token/refresh/", Some("/auth/token/refresh/"), Sustained, routes!(auth::refresh)),
-        feature("/password/reset-request/", Some("/auth/password-reset/"), Burst, routes!(passwords::reset_request)),
+        feature("/auth/login/", Some("/auth/login/"), Burst, Anyone, handlers!(auth::login)),
+        feature("/auth/register/", Some("/auth/register/"), Burst, Anyone, handlers!(auth::register)),
+        feature("/auth/logout/", Some("/auth/logout/"), Sustained, User, handlers!(auth::logout)),
+        feature("/auth/token/refresh/", Some("/auth/token/refresh/"), Sustained, Anyone, handlers!(auth::refresh)),
+        feature(
+            "/password/reset-request/",
+            Some("/auth/password-reset/"),
+            Burst,
+            Anyone,
+            handlers!(passwords::reset_request),
+        ),
         feature(
             "/password/reset-confirm/",
             Some("/auth/password-reset-confirm/"),
             Burst,
-            routes!(passwords::reset_confirm),
+            Anyone,
+            handlers!(passwords::reset_confirm),
         ),
-        feature("/password/change/", Some("/auth/password-change/"), Sustained, routes!(passwords::change)),
-        feature("/auth/verify-otp/", None, Burst, routes!(auth::verify_otp)),
-        feature("/auth/challenge/", None, Burst, routes!(bots::challenge)),
-        feature("/auth/resend-otp/", None, Burst, routes!(auth::resend_otp)),
-        feature("/auth/me/", None, Sustained, routes!(me::get, me::patch)),
-        feature("/auth/sessions/", None, Sustained, routes!(sessions::list)),
-        feature("/auth/sessions/{id}/", None, Sustained, routes!(sessions::revoke)),
-        feature("/auth/logout-all/", None, Sustained, routes!(sessions::logout_all)),
-        feature("/admin/users/", None, Sustained, routes!(admin::list_users)),
-        feature("/admin/users/{id}/", None, Sustained, routes!(admin::get_user, admin::patch_user, admin::delete_user)),
-        feature("/admin/users/{id}/restore/", None, Sustained, routes!(admin::restore_user)),
-        feature("/admin/audit/", None, Sustained, routes!(admin::list_audit)),
-        feature("/auth/mfa/", None, Sustained, routes!(mfa::status)),
-        feature("/auth/mfa/totp/setup/", None, Sustained, routes!(mfa::totp_setup)),
-        feature("/auth/mfa/totp/confirm/", None, Burst, routes!(mfa::totp_confirm)),
-        feature("/auth/mfa/totp/disable/", None, Burst, routes!(mfa::totp_disable)),
-        feature("/auth/mfa/recovery-codes/", None, Burst, routes!(mfa::recovery_codes)),
-        feature("/auth/mfa/verify/", None, Burst, routes!(mfa::verify)),
-        feature("/auth/mfa/webauthn/options/", None, Burst, routes!(mfa::webauthn_options)),
-        feature("/auth/passkeys/", None, Sustained, routes!(passkeys::list)),
-        feature("/auth/passkeys/{id}/", None, Sustained, routes!(passkeys::rename, passkeys::delete)),
-        feature("/auth/passkeys/register/options/", None, Sustained, routes!(passkeys::register_options)),
-        feature("/auth/passkeys/register/", None, Burst, routes!(passkeys::register)),
-        feature("/auth/passkeys/login/options/", None, Burst, routes!(passkeys::login_options)),
-        feature("/auth/passkeys/login/", None, Burst, routes!(passkeys::login)),
-        feature("/admin/users/{id}/mfa/reset/", None, Sustained, routes!(admin::reset_mfa)),
+        feature("/password/change/", Some("/auth/password-change/"), Sustained, User, handlers!(passwords::change)),
+        feature("/auth/verify-otp/", None, Burst, Anyone, handlers!(auth::verify_otp)),
+        feature("/auth/challenge/", None, Burst, Anyone, handlers!(bots::challenge)),
+        feature("/auth/resend-otp/", None, Burst, Anyone, handlers!(auth::resend_otp)),
+        feature("/auth/me/", None, Sustained, User, handlers!(me::get, me::patch)),
+        feature("/auth/sessions/", None, Sustained, User, handlers!(sessions::list)),
+        feature("/auth/sessions/{id}/", None, Sustained, User, handlers!(sessions::revoke)),
+        feature("/auth/logout-all/", None, Sustained, User, handlers!(sessions::logout_all)),
+        feature("/admin/users/", None, Sustained, User, handlers!(admin::list_users)),
+        feature(
+            "/admin/users/{id}/",
+            None,
+            Sustained,
+            User,
+            handlers!(admin::get_user, admin::patch_user, admin::delete_user),
+        ),
+        feature("/admin/users/{id}/restore/", None, Sustained, User, handlers!(admin::restore_user)),
+        feature("/admin/audit/", None, Sustained, User, handlers!(admin::list_audit)),
+        feature("/auth/mfa/", None, Sustained, User, handlers!(mfa::status)),
+        feature("/auth/mfa/totp/setup/", None, Sustained, User, handlers!(mfa::totp_setup)),
+        feature("/auth/mfa/totp/confirm/", None, Burst, User, handlers!(mfa::totp_confirm)),
+        feature("/auth/mfa/totp/disable/", None, Burst, User, handlers!(mfa::totp_disable)),
+        feature("/auth/mfa/recovery-codes/", None, Burst, User, handlers!(mfa::recovery_codes)),
+        feature("/auth/mfa/verify/", None, Burst, Anyone, handlers!(mfa::verify)),
+        feature("/auth/mfa/webauthn/options/", None, Burst, Anyone, handlers!(mfa::webauthn_options)),
+        feature("/auth/passkeys/", None, Sustained, User, handlers!(passkeys::list)),
+        feature("/auth/passkeys/{id}/", None, Sustained, User, handlers!(passkeys::rename, passkeys::delete)),
+        feature("/auth/passkeys/register/options/", None, Sustained, User, handlers!(passkeys::register_options)),
+        feature("/auth/passkeys/register/", None, Burst, User, handlers!(passkeys::register)),
+        feature("/auth/passkeys/login/options/", None, Burst, Anyone, handlers!(passkeys::login_options)),
+        feature("/auth/passkeys/login/", None, Burst, Anyone, handlers!(passkeys::login)),
+        feature("/admin/users/{id}/mfa/reset/", None, Sustained, User, handlers!(admin::reset_mfa)),
         // Keyed by the client's address: its Bearer token is a service's.
-        feature("/auth/introspect/", None, Sustained, routes!(keys::introspect)),
-        feature("/admin/users/{id}/sessions/", None, Sustained, routes!(admin_sessions::list)),
-        feature("/admin/users/{id}/sessions/{sid}/", None, Sustained, routes!(admin_sessions::revoke)),
-        feature("/admin/users/{id}/logout-all/", None, Sustained, routes!(admin_sessions::logout_all)),
-        feature("/auth/social/exchange/", None, Burst, routes!(social::exchange)),
-        feature("/auth/social/{provider}/start/", None, Burst, routes!(social::start)),
-        feature("/auth/social/{provider}/callback/", None, Burst, routes!(social::callback)),
-        feature("/auth/social/{provider}/link/", None, Sustained, routes!(social::link)),
+        feature("/auth/introspect/", None, Sustained, Service, handlers!(keys::introspect)),
+        feature("/admin/users/{id}/sessions/", None, Sustained, User, handlers!(admin_sessions::list)),
+        feature("/admin/users/{id}/sessions/{sid}/", None, Sustained, User, handlers!(admin_sessions::revoke)),
+        feature("/admin/users/{id}/logout-all/", None, Sustained, User, handlers!(admin_sessions::logout_all)),
+        feature("/auth/social/exchange/", None, Burst, Anyone, handlers!(social::exchange)),
+        feature("/auth/social/{provider}/start/", None, Burst, Anyone, handlers!(social::start)),
+        feature("/auth/social/{provider}/callback/", None, Burst, Anyone, handlers!(social::callback)),
+        feature("/auth/social/{provider}/link/", None, Sustained, User, handlers!(social::link)),
         // One path, two features: the native sign-in needs no token (burst),
         // the unlink does (sustained, by user).
-        feature("/auth/social/{provider}/", None, Burst, routes!(social::native)),
-        feature("/auth/social/{provider}/", None, Sustained, routes!(social::unlink)),
+        feature("/auth/social/{provider}/", None, Burst, Anyone, handlers!(social::native)),
+        feature("/auth/social/{provider}/", None, Sustained, User, handlers!(social::unlink)),
     ]
 }
 
@@ -164,9 +192,9 @@ pub fn router(state: AppState) -> Router {
     let features: Vec<(Feature, MethodRouter<AppState>)> = features()
         .into_iter()
         .map(|f| {
-            let throttled = throttle::layer(&state, f.scope, f.access, f.handlers.clone());
+            let throttled = throttle::layer(&state, f.scope, f.access(), f.handlers.clone());
             // Outside the throttle, so it runs first (see `blocklist::layer`).
-            let guarded = blocklist::layer(&state, f.credentials, throttled);
+            let guarded = blocklist::layer(&state, f.credentials(), throttled);
             (f, guarded)
         })
         .collect();
@@ -193,4 +221,37 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), headers::headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe::observe))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether any operation of `api` declares a security requirement that
+    /// `names` (given it as JSON: scheme name -> scopes) accepts.
+    fn declares(api: &utoipa::openapi::path::Paths, names: impl Fn(&serde_json::Value) -> bool) -> bool {
+        let names =
+            |s: &utoipa::openapi::security::SecurityRequirement| serde_json::to_value(s).is_ok_and(|v| names(&v));
+        let secured =
+            |op: &utoipa::openapi::path::Operation| op.security.as_ref().is_some_and(|s| s.iter().any(&names));
+        api.paths.values().any(|item| {
+            [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten().any(secured)
+        })
+    }
+
+    #[test]
+    fn each_feature_s_path_and_caller_are_those_its_annotations_declare() {
+        for f in features() {
+            let (_, api, _) = (f.api)();
+            assert!(api.paths.keys().all(|p| p == f.path), "the annotations of {} name {:?}", f.path, api.paths.keys());
+            let declared = if declares(&api, |s| s.get("bearer").is_some()) {
+                Caller::User
+            } else if declares(&api, |s| s.as_object().is_some_and(|o| !o.is_empty())) {
+                Caller::Service
+            } else {
+                Caller::Anyone
+            };
+            assert_eq!(f.caller, declared, "the caller of {}", f.path);
+        }
+    }
 }

@@ -108,8 +108,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut paths = Paths::new();
     let components = doc.components.get_or_insert_with(Default::default);
     for feature in features() {
-        components.schemas.extend(feature.schemas);
-        for (_, mut item) in feature.api.paths {
+        let (schemas, api, _) = (feature.api)();
+        components.schemas.extend(schemas);
+        for (_, mut item) in api.paths {
             let mounts = VERSIONS
                 .iter()
                 .map(|v| (v.trim_start_matches("/api/"), format!("{v}{}", feature.path)))
