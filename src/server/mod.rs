@@ -265,9 +265,8 @@ impl Parked {
 
 /// glibc's allocator keeps freed memory inside the process (between live
 /// blocks it cannot shrink the heap). Start-up frees most of what it
-/// allocated (migrations, reading the operations' annotations, the routers'
-/// construction): about 5 MB of the idle server's 8 MB of anonymous memory,
-/// handed back once as serving begins. After that, what parked connections
+/// allocated (migrations, the routers' construction): about 5 MB, handed
+/// back once as serving begins. After that, what parked connections
 /// freed is handed back once many have parked, at most once a second.
 async fn give_back_freed_memory(parked: Arc<Parked>) {
     loop {
