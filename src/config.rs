@@ -14,8 +14,10 @@ use ipnet::IpNet;
 use crate::crypto::hashers::HasherKind;
 
 mod defence;
+mod social;
 
 pub use self::defence::{BreachedPasswords, CaptchaConfig, CaptchaProvider, ChallengeMode, DefenceConfig};
+pub use self::social::{ProviderConfig, ProviderKind, SocialConfig};
 pub use crate::telemetry::LogFormat;
 
 #[derive(Debug, thiserror::Error)]
@@ -189,38 +191,6 @@ impl Default for WebauthnConfig {
     }
 }
 
-/// Social sign-in (contract §16).
-#[derive(Debug, Clone, Default)]
-pub struct SocialConfig {
-    /// `AUTHGATE_OIDC_PROVIDERS` and each one's `AUTHGATE_OIDC_<NAME>_*`.
-    pub providers: Vec<ProviderConfig>,
-    /// `AUTHGATE_SOCIAL_REDIRECT_URLS`: where the browser flow may return
-    /// to, compared byte for byte.
-    pub redirect_urls: Vec<String>,
-    /// `AUTHGATE_PUBLIC_URL` without a trailing slash; unset:
-    /// `http://<AUTHGATE_BIND>`.
-    pub public_url: Option<String>,
-}
-
-/// One provider, by the name it is configured (and routed) under.
-#[derive(Debug, Clone)]
-pub struct ProviderConfig {
-    pub name: String,
-    pub client_id: String,
-    pub client_secret: Secret,
-    pub scopes: Vec<String>,
-    pub kind: ProviderKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderKind {
-    /// OpenID Connect, its endpoints and keys from the issuer's discovery
-    /// document.
-    Oidc { issuer: String },
-    /// GitHub's OAuth 2.0 and its REST API (no ID token).
-    Github { authorize_url: String, token_url: String, api_url: String },
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -290,228 +260,13 @@ impl Config {
     /// Builds a config from `AUTHGATE_*` names and raw values.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let mut c = Config::default();
-        let get = |name: &'static str| lookup(vars, name);
-        if let Some((n, v)) = get("AUTHGATE_BIND") {
-            c.bind = v
-                .parse()
-                .map_err(|_| bad(n, format!("invalid address {v:?} (expected host:port, e.g. 127.0.0.1:8000)")))?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_DATABASE_URL") {
-            if crate::store::Backend::of_url(v).is_none() {
-                return Err(bad(
-                    n,
-                    format!("unsupported database URL {v:?} (expected sqlite://PATH or postgres://USER@HOST/DB)"),
-                ));
-            }
-            c.database_url = v.into();
-        }
-        if let Some((n, v)) = get("AUTHGATE_DATABASE_MAX_CONNECTIONS") {
-            c.database_max_connections = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| bad(n, format!("invalid connection count {v:?} (expected 1 to 1000)")))?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_REDIS_URL") {
-            redis::Client::open(v).map_err(|e| {
-                bad(n, format!("invalid Redis URL (expected redis://[:password@]host[:port][/db]): {e}"))
-            })?;
-            c.redis_url = Some(v.into());
-        }
-        if let Some((n, v)) = get("AUTHGATE_REDIS_FAIL_OPEN") {
-            c.redis_fail_open = boolean(n, v)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_SECRET_KEY") {
-            if v.len() < 32 {
-                return Err(bad(n, "too short: use at least 32 characters".into()));
-            }
-            c.secret_key = Some(Secret(v.into()));
-        }
-        if let Some((n, v)) = get("AUTHGATE_ACCESS_TOKEN_TTL") {
-            c.access_token_ttl = positive(n, duration(n, v)?)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_REFRESH_TOKEN_TTL") {
-            c.refresh_token_ttl = positive(n, duration(n, v)?)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_REFRESH_REUSE_GRACE") {
-            c.refresh_reuse_grace = duration(n, v)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_PASSWORD_MIN_LENGTH") {
-            c.password_min_length = v
-                .parse()
-                .ok()
-                .filter(|n: &usize| (1..=4096).contains(n))
-                .ok_or_else(|| bad(n, format!("invalid length {v:?} (expected 1 to 4096)")))?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_PASSWORD_HASHER") {
-            c.password_hasher = v.parse().map_err(|e| bad(n, e))?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_SMTP_URL") {
-            if !(v.starts_with("smtp://") || v.starts_with("smtps://")) {
-                return Err(bad(n, "expected smtp://host:port or smtps://user:pass@host:port".into()));
-            }
-            c.smtp_url = Some(Secret(v.into()));
-        }
-        if let Some((n, v)) = get("AUTHGATE_EMAIL_FROM") {
-            if !v.contains('@') {
-                return Err(bad(n, format!("invalid sender address {v:?}")));
-            }
-            c.email_from = v.into();
-        }
-        if let Some((n, v)) = get("AUTHGATE_SMS_WEBHOOK_URL") {
-            if !(v.starts_with("http://") || v.starts_with("https://")) {
-                return Err(bad(n, "expected an http:// or https:// URL".into()));
-            }
-            c.sms_webhook_url = Some(Secret(v.into()));
-        }
-        if let Some((n, v)) = get("AUTHGATE_RESET_URL") {
-            if !(v.contains("{uid}") && v.contains("{token}")) {
-                return Err(bad(n, "the URL must contain {uid} and {token}".into()));
-            }
-            c.reset_url = v.into();
-        }
-        if let Some((n, v)) = get("AUTHGATE_EXPOSE_OTP") {
-            c.expose_otp = boolean(n, v)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_THROTTLE_ENABLED") {
-            c.throttle_enabled = boolean(n, v)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_THROTTLE_BURST") {
-            c.throttle_burst = v.parse().map_err(|e| bad(n, e))?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_THROTTLE_SUSTAINED") {
-            c.throttle_sustained = v.parse().map_err(|e| bad(n, e))?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_TRUSTED_PROXIES") {
-            c.trusted_proxies = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| cidr(s).ok_or_else(|| bad(n, format!("invalid CIDR {s:?}"))))
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_LOG_FORMAT") {
-            c.log_format = match v.to_ascii_lowercase().as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => return Err(bad(n, format!("invalid format {v:?} (expected text or json)"))),
-            };
-        }
-        if let Some((n, v)) = get("AUTHGATE_METRICS_ENABLED") {
-            c.metrics_enabled = boolean(n, v)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_METRICS_BIND") {
-            let addr: SocketAddr = v
-                .parse()
-                .map_err(|_| bad(n, format!("invalid address {v:?} (expected host:port, e.g. 127.0.0.1:9100)")))?;
-            // Naming the main address is the explicit request to serve
-            // metrics there (contract §10).
-            c.metrics_bind =
-                if addr == c.bind && addr.port() != 0 { MetricsBind::Main } else { MetricsBind::Separate(addr) };
-        }
-        if let Some((n, v)) = get("AUTHGATE_SHUTDOWN_TIMEOUT") {
-            c.shutdown_timeout = duration(n, v)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_ENV") {
-            c.env = match v.to_ascii_lowercase().as_str() {
-                "development" | "dev" => Env::Development,
-                "production" | "prod" => Env::Production,
-                _ => return Err(bad(n, format!("invalid mode {v:?} (expected development or production)"))),
-            };
-        }
-        if let Some((n, v)) = get("AUTHGATE_MAX_CONNECTIONS") {
-            c.max_connections = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=1_000_000).contains(n))
-                .ok_or_else(|| bad(n, format!("invalid connection count {v:?} (expected 1 to 1000000)")))?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_HEADER_TIMEOUT") {
-            c.header_timeout = positive(n, duration(n, v)?)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_IDLE_TIMEOUT") {
-            c.idle_timeout = positive(n, duration(n, v)?)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_BODY_TIMEOUT") {
-            c.body_timeout = positive(n, duration(n, v)?)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_CORS_ORIGINS") {
-            c.cors_origins = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    origin(s)
-                        .ok_or_else(|| bad(n, format!("invalid origin {s:?} (expected e.g. https://shop.example)")))
-                })
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_REQUIRE_VERIFIED") {
-            c.require_verified = boolean(n, v)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_LOGIN_FAILURES_BEFORE_DELAY") {
-            c.login_failures_before_delay = v
-                .parse()
-                .ok()
-                .filter(|n| *n <= 1000)
-                .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 0 to 1000)")))?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_MFA_REQUIRED_ROLES") {
-            c.mfa_required_roles = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| s.parse().map_err(|_| bad(n, format!("unknown role {s:?} (client, vendor, staff, admin)"))))
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_JWT_ALGORITHM") {
-            c.jwt_algorithm = crate::crypto::signing::JwtAlgorithm::parse(v.trim())
-                .ok_or_else(|| bad(n, format!("unknown algorithm {v:?} (expected HS256, EdDSA, ES256 or RS256)")))?;
-        }
-        if let Some((_, v)) = get("AUTHGATE_INTROSPECTION_TOKENS") {
-            c.introspection_tokens =
-                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Secret(s.to_string())).collect();
-        }
-        if let Some((n, v)) = get("AUTHGATE_LEGACY_TOKENS_UNTIL") {
-            let t = chrono::DateTime::parse_from_rfc3339(v.trim())
-                .map_err(|e| bad(n, format!("not an RFC 3339 time {v:?}: {e}")))?;
-            c.legacy_tokens_until = Some(t.with_timezone(&chrono::Utc));
-        }
-        if let Some((n, v)) = get("AUTHGATE_TIME_ZONE") {
-            let name = v.trim();
-            c.time_zone = crate::domain::WallClock::named(name)
-                .map_err(|e| bad(n, format!("unknown time zone {v:?} (an IANA name such as Europe/Paris): {e}")))?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_MAX_SESSIONS_PER_USER") {
-            c.max_sessions_per_user = v
-                .parse()
-                .ok()
-                .filter(|n| *n <= 100_000)
-                .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 0, no limit, to 100000)")))?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_NEW_DEVICE_ALERTS") {
-            c.new_device_alerts = boolean(n, v)?;
-        }
-        if let Some((n, v)) = get("AUTHGATE_REVOCATION_POLL") {
-            c.revocation_poll = positive(n, duration(n, v)?)?;
-            if c.revocation_poll > Duration::from_secs(1) {
-                return Err(bad(n, "must be at most 1s (revocations reach every instance within 1 s)".into()));
-            }
-        }
-        for (var, field) in [
-            ("AUTHGATE_REVOCATION_MAX_SESSIONS", &mut c.revocation_max_sessions),
-            ("AUTHGATE_REVOCATION_MAX_USERS", &mut c.revocation_max_users),
-        ] {
-            if let Some((n, v)) = get(var) {
-                *field = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=100_000_000).contains(n))
-                    .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 1 to 100000000)")))?;
-            }
-        }
+        edge(vars, &mut c)?;
+        storage(vars, &mut c)?;
+        tokens(vars, &mut c)?;
+        accounts(vars, &mut c)?;
+        delivery(vars, &mut c)?;
         c.webauthn = webauthn(vars, &c)?;
-        c.social = social(vars)?;
+        c.social = social::social(vars)?;
         c.defence = defence::defence(vars)?;
         c.check_production()?;
         Ok(c)
@@ -538,6 +293,254 @@ impl Config {
     pub fn is_production(&self) -> bool {
         self.env == Env::Production
     }
+}
+
+/// The listener and the HTTP edge: address, mode, connection cap,
+/// timeouts, CORS, proxies, shutdown, logs and metrics.
+fn edge(vars: &HashMap<String, String>, c: &mut Config) -> Result<(), ConfigError> {
+    let get = |name: &'static str| lookup(vars, name);
+    if let Some((n, v)) = get("AUTHGATE_BIND") {
+        c.bind = v
+            .parse()
+            .map_err(|_| bad(n, format!("invalid address {v:?} (expected host:port, e.g. 127.0.0.1:8000)")))?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_ENV") {
+        c.env = match v.to_ascii_lowercase().as_str() {
+            "development" | "dev" => Env::Development,
+            "production" | "prod" => Env::Production,
+            _ => return Err(bad(n, format!("invalid mode {v:?} (expected development or production)"))),
+        };
+    }
+    if let Some((n, v)) = get("AUTHGATE_MAX_CONNECTIONS") {
+        c.max_connections = v
+            .parse()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| bad(n, format!("invalid connection count {v:?} (expected 1 to 1000000)")))?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_HEADER_TIMEOUT") {
+        c.header_timeout = positive(n, duration(n, v)?)?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_IDLE_TIMEOUT") {
+        c.idle_timeout = positive(n, duration(n, v)?)?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_BODY_TIMEOUT") {
+        c.body_timeout = positive(n, duration(n, v)?)?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_CORS_ORIGINS") {
+        c.cors_origins = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                origin(s).ok_or_else(|| bad(n, format!("invalid origin {s:?} (expected e.g. https://shop.example)")))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_TRUSTED_PROXIES") {
+        c.trusted_proxies = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| cidr(s).ok_or_else(|| bad(n, format!("invalid CIDR {s:?}"))))
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_SHUTDOWN_TIMEOUT") {
+        c.shutdown_timeout = duration(n, v)?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_LOG_FORMAT") {
+        c.log_format = match v.to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(bad(n, format!("invalid format {v:?} (expected text or json)"))),
+        };
+    }
+    if let Some((n, v)) = get("AUTHGATE_METRICS_ENABLED") {
+        c.metrics_enabled = boolean(n, v)?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_METRICS_BIND") {
+        let addr: SocketAddr = v
+            .parse()
+            .map_err(|_| bad(n, format!("invalid address {v:?} (expected host:port, e.g. 127.0.0.1:9100)")))?;
+        // Naming the main address is the explicit request to serve
+        // metrics there (contract §10).
+        c.metrics_bind =
+            if addr == c.bind && addr.port() != 0 { MetricsBind::Main } else { MetricsBind::Separate(addr) };
+    }
+    Ok(())
+}
+
+/// The database, Redis and the revocation feed.
+fn storage(vars: &HashMap<String, String>, c: &mut Config) -> Result<(), ConfigError> {
+    let get = |name: &'static str| lookup(vars, name);
+    if let Some((n, v)) = get("AUTHGATE_DATABASE_URL") {
+        if crate::store::Backend::of_url(v).is_none() {
+            return Err(bad(
+                n,
+                format!("unsupported database URL {v:?} (expected sqlite://PATH or postgres://USER@HOST/DB)"),
+            ));
+        }
+        c.database_url = v.into();
+    }
+    if let Some((n, v)) = get("AUTHGATE_DATABASE_MAX_CONNECTIONS") {
+        c.database_max_connections = v
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| bad(n, format!("invalid connection count {v:?} (expected 1 to 1000)")))?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_REDIS_URL") {
+        redis::Client::open(v)
+            .map_err(|e| bad(n, format!("invalid Redis URL (expected redis://[:password@]host[:port][/db]): {e}")))?;
+        c.redis_url = Some(v.into());
+    }
+    if let Some((n, v)) = get("AUTHGATE_REDIS_FAIL_OPEN") {
+        c.redis_fail_open = boolean(n, v)?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_REVOCATION_POLL") {
+        c.revocation_poll = positive(n, duration(n, v)?)?;
+        if c.revocation_poll > Duration::from_secs(1) {
+            return Err(bad(n, "must be at most 1s (revocations reach every instance within 1 s)".into()));
+        }
+    }
+    for (var, field) in [
+        ("AUTHGATE_REVOCATION_MAX_SESSIONS", &mut c.revocation_max_sessions),
+        ("AUTHGATE_REVOCATION_MAX_USERS", &mut c.revocation_max_users),
+    ] {
+        if let Some((n, v)) = get(var) {
+            *field = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=100_000_000).contains(n))
+                .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 1 to 100000000)")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Signing, tokens, sessions and the original's tokens (§18).
+fn tokens(vars: &HashMap<String, String>, c: &mut Config) -> Result<(), ConfigError> {
+    let get = |name: &'static str| lookup(vars, name);
+    if let Some((n, v)) = get("AUTHGATE_SECRET_KEY") {
+        if v.len() < 32 {
+            return Err(bad(n, "too short: use at least 32 characters".into()));
+        }
+        c.secret_key = Some(Secret(v.into()));
+    }
+    if let Some((n, v)) = get("AUTHGATE_ACCESS_TOKEN_TTL") {
+        c.access_token_ttl = positive(n, duration(n, v)?)?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_REFRESH_TOKEN_TTL") {
+        c.refresh_token_ttl = positive(n, duration(n, v)?)?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_REFRESH_REUSE_GRACE") {
+        c.refresh_reuse_grace = duration(n, v)?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_JWT_ALGORITHM") {
+        c.jwt_algorithm = crate::crypto::signing::JwtAlgorithm::parse(v.trim())
+            .ok_or_else(|| bad(n, format!("unknown algorithm {v:?} (expected HS256, EdDSA, ES256 or RS256)")))?;
+    }
+    if let Some((_, v)) = get("AUTHGATE_INTROSPECTION_TOKENS") {
+        c.introspection_tokens =
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Secret(s.to_string())).collect();
+    }
+    if let Some((n, v)) = get("AUTHGATE_LEGACY_TOKENS_UNTIL") {
+        let t = chrono::DateTime::parse_from_rfc3339(v.trim())
+            .map_err(|e| bad(n, format!("not an RFC 3339 time {v:?}: {e}")))?;
+        c.legacy_tokens_until = Some(t.with_timezone(&chrono::Utc));
+    }
+    if let Some((n, v)) = get("AUTHGATE_TIME_ZONE") {
+        let name = v.trim();
+        c.time_zone = crate::domain::WallClock::named(name)
+            .map_err(|e| bad(n, format!("unknown time zone {v:?} (an IANA name such as Europe/Paris): {e}")))?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_MAX_SESSIONS_PER_USER") {
+        c.max_sessions_per_user = v
+            .parse()
+            .ok()
+            .filter(|n| *n <= 100_000)
+            .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 0, no limit, to 100000)")))?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_NEW_DEVICE_ALERTS") {
+        c.new_device_alerts = boolean(n, v)?;
+    }
+    Ok(())
+}
+
+/// Passwords, sign-in rules, second factors and the throttle.
+fn accounts(vars: &HashMap<String, String>, c: &mut Config) -> Result<(), ConfigError> {
+    let get = |name: &'static str| lookup(vars, name);
+    if let Some((n, v)) = get("AUTHGATE_PASSWORD_MIN_LENGTH") {
+        c.password_min_length = v
+            .parse()
+            .ok()
+            .filter(|n: &usize| (1..=4096).contains(n))
+            .ok_or_else(|| bad(n, format!("invalid length {v:?} (expected 1 to 4096)")))?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_PASSWORD_HASHER") {
+        c.password_hasher = v.parse().map_err(|e| bad(n, e))?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_REQUIRE_VERIFIED") {
+        c.require_verified = boolean(n, v)?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_LOGIN_FAILURES_BEFORE_DELAY") {
+        c.login_failures_before_delay = v
+            .parse()
+            .ok()
+            .filter(|n| *n <= 1000)
+            .ok_or_else(|| bad(n, format!("invalid count {v:?} (expected 0 to 1000)")))?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_MFA_REQUIRED_ROLES") {
+        c.mfa_required_roles = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| bad(n, format!("unknown role {s:?} (client, vendor, staff, admin)"))))
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_THROTTLE_ENABLED") {
+        c.throttle_enabled = boolean(n, v)?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_THROTTLE_BURST") {
+        c.throttle_burst = v.parse().map_err(|e| bad(n, e))?;
+    }
+    if let Some((n, v)) = get("AUTHGATE_THROTTLE_SUSTAINED") {
+        c.throttle_sustained = v.parse().map_err(|e| bad(n, e))?;
+    }
+    Ok(())
+}
+
+/// Email, SMS and the links they carry.
+fn delivery(vars: &HashMap<String, String>, c: &mut Config) -> Result<(), ConfigError> {
+    let get = |name: &'static str| lookup(vars, name);
+    if let Some((n, v)) = get("AUTHGATE_SMTP_URL") {
+        if !(v.starts_with("smtp://") || v.starts_with("smtps://")) {
+            return Err(bad(n, "expected smtp://host:port or smtps://user:pass@host:port".into()));
+        }
+        c.smtp_url = Some(Secret(v.into()));
+    }
+    if let Some((n, v)) = get("AUTHGATE_EMAIL_FROM") {
+        if !v.contains('@') {
+            return Err(bad(n, format!("invalid sender address {v:?}")));
+        }
+        c.email_from = v.into();
+    }
+    if let Some((n, v)) = get("AUTHGATE_SMS_WEBHOOK_URL") {
+        if !(v.starts_with("http://") || v.starts_with("https://")) {
+            return Err(bad(n, "expected an http:// or https:// URL".into()));
+        }
+        c.sms_webhook_url = Some(Secret(v.into()));
+    }
+    if let Some((n, v)) = get("AUTHGATE_RESET_URL") {
+        if !(v.contains("{uid}") && v.contains("{token}")) {
+            return Err(bad(n, "the URL must contain {uid} and {token}".into()));
+        }
+        c.reset_url = v.into();
+    }
+    if let Some((n, v)) = get("AUTHGATE_EXPOSE_OTP") {
+        c.expose_otp = boolean(n, v)?;
+    }
+    Ok(())
 }
 
 /// `scheme://host[:port]` as browsers send it in `Origin`, without a path.
@@ -582,89 +585,6 @@ fn webauthn(vars: &HashMap<String, String>, c: &Config) -> Result<WebauthnConfig
     crate::crypto::passkeys::check(&config.rp_id, &config.origins)
         .map_err(|why| bad("AUTHGATE_WEBAUTHN_ORIGINS", format!("{why} (AUTHGATE_WEBAUTHN_RP_ID={})", config.rp_id)))?;
     Ok(config)
-}
-
-/// Social sign-in (§16): each provider of `AUTHGATE_OIDC_PROVIDERS` with
-/// its `AUTHGATE_OIDC_<NAME>_*` variables, the browser flow's redirect
-/// targets and the public URL the providers send browsers back to.
-fn social(vars: &HashMap<String, String>) -> Result<SocialConfig, ConfigError> {
-    let mut social = SocialConfig::default();
-    if let Some((n, v)) = lookup(vars, "AUTHGATE_PUBLIC_URL") {
-        let url = url::Url::parse(v).map_err(|_| bad(n, format!("invalid URL {v:?}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(bad(n, format!("{v:?} is not an http:// or https:// URL")));
-        }
-        social.public_url = Some(v.trim_end_matches('/').to_owned());
-    }
-    if let Some((n, v)) = lookup(vars, "AUTHGATE_SOCIAL_REDIRECT_URLS") {
-        for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let ok = url::Url::parse(s).is_ok_and(|u| !u.cannot_be_a_base());
-            if !ok {
-                return Err(bad(n, format!("invalid URL {s:?}")));
-            }
-            social.redirect_urls.push(s.to_owned());
-        }
-    }
-    let Some((n, v)) = lookup(vars, "AUTHGATE_OIDC_PROVIDERS") else { return Ok(social) };
-    for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let name = name.to_ascii_lowercase();
-        let valid = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !name.starts_with('-')
-            && name.len() <= 40;
-        if !valid || name == "exchange" {
-            return Err(bad(n, format!("invalid provider name {name:?} (letters, digits and -; not \"exchange\")")));
-        }
-        if social.providers.iter().any(|p| p.name == name) {
-            return Err(bad(n, format!("provider {name:?} is named twice")));
-        }
-        social.providers.push(provider(vars, &name)?);
-    }
-    Ok(social)
-}
-
-fn provider(vars: &HashMap<String, String>, name: &str) -> Result<ProviderConfig, ConfigError> {
-    let prefix = format!("AUTHGATE_OIDC_{}_", name.to_ascii_uppercase().replace('-', "_"));
-    let var = |suffix: &str| {
-        let key = format!("{prefix}{suffix}");
-        let value = vars.get(&key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        (key, value)
-    };
-    let required = |suffix: &str| match var(suffix) {
-        (_, Some(v)) => Ok(v),
-        (key, None) => Err(bad(&key, format!("must be set for the provider {name:?}"))),
-    };
-    let url_var = |suffix: &str, default: &str| -> Result<String, ConfigError> {
-        let (key, value) = var(suffix);
-        let v = value.unwrap_or_else(|| default.to_owned());
-        let ok = url::Url::parse(&v).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-        if ok { Ok(v.trim_end_matches('/').to_owned()) } else { Err(bad(&key, format!("invalid URL {v:?}"))) }
-    };
-    let client_id = required("CLIENT_ID")?;
-    let client_secret = Secret(required("CLIENT_SECRET")?);
-    let github = name == "github";
-    let default_scopes = if github { "read:user user:email" } else { "openid email profile" };
-    let scopes = var("SCOPES").1.unwrap_or_else(|| default_scopes.to_owned());
-    let scopes = scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    let kind = if github {
-        ProviderKind::Github {
-            authorize_url: url_var("AUTHORIZE_URL", "https://github.com/login/oauth/authorize")?,
-            token_url: url_var("TOKEN_URL", "https://github.com/login/oauth/access_token")?,
-            api_url: url_var("API_URL", "https://api.github.com")?,
-        }
-    } else {
-        let default = if name == "google" { "https://accounts.google.com" } else { "" };
-        let (key, issuer) = var("ISSUER");
-        if issuer.is_none() && default.is_empty() {
-            return Err(bad(&key, format!("must be set for the provider {name:?} (its OpenID Connect issuer URL)")));
-        }
-        // Kept as given: it must equal the ID tokens' `iss` (some end in `/`).
-        let issuer = issuer.unwrap_or_else(|| default.to_owned());
-        if !url::Url::parse(&issuer).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
-            return Err(bad(&key, format!("invalid URL {issuer:?}")));
-        }
-        ProviderKind::Oidc { issuer }
-    };
-    Ok(ProviderConfig { name: name.to_owned(), client_id, client_secret, scopes, kind })
 }
 
 /// A set, non-blank value with its variable's name.

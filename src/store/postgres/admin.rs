@@ -3,11 +3,10 @@
 //! advisory lock every admin write takes, so two admins demoting each other
 //! at once cannot leave none.
 
-use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::Store;
-use super::audit::insert_audit;
+use super::audit::{StoredAudit, insert_audit};
 use super::sessions::revoke_all;
 use super::users::{UserRow, load, name_key, taken_from, user};
 use crate::domain::{AuditEvent, Role, User, UserId};
@@ -55,7 +54,8 @@ impl Store {
     }
 
     pub async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
-        let rows = sqlx::query!(
+        let rows = sqlx::query_as!(
+            StoredAudit,
             "SELECT id, at, action, outcome, user_id, actor_id, ip, user_agent, detail FROM audit_events
               WHERE ($1::text IS NULL OR user_id = $1)
                 AND ($2::text IS NULL OR action = $2)
@@ -76,20 +76,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| AuditRecord {
-                id: r.id,
-                at: r.at,
-                action: r.action,
-                outcome: r.outcome,
-                user_id: r.user_id,
-                actor_id: r.actor_id,
-                ip: r.ip,
-                user_agent: r.user_agent,
-                detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null),
-            })
-            .collect())
+        Ok(rows.into_iter().map(AuditRecord::from).collect())
     }
 
     pub async fn change_user(&self, id: UserId, c: &UserChange, event: &AuditEvent) -> Result<AdminWrite> {

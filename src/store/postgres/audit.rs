@@ -7,6 +7,7 @@ use sqlx::PgConnection;
 use super::Store;
 use crate::domain::AuditEvent;
 use crate::error::Result;
+use crate::store::contract::AuditRecord;
 
 /// An event's columns, as bound.
 pub(super) struct AuditRow<'a> {
@@ -19,6 +20,36 @@ pub(super) struct AuditRow<'a> {
     pub ip: Option<String>,
     pub user_agent: Option<&'a str>,
     pub detail: String,
+}
+
+/// A stored event's columns as read back (`query_as!`): the admin listing
+/// and the dashboard's tail.
+pub(super) struct StoredAudit {
+    pub id: String,
+    pub at: i64,
+    pub action: String,
+    pub outcome: String,
+    pub user_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl From<StoredAudit> for AuditRecord {
+    fn from(r: StoredAudit) -> AuditRecord {
+        AuditRecord {
+            id: r.id,
+            at: r.at,
+            action: r.action,
+            outcome: r.outcome,
+            user_id: r.user_id,
+            actor_id: r.actor_id,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(serde_json::Value::Null),
+        }
+    }
 }
 
 impl AuditRow<'_> {

@@ -1,9 +1,8 @@
 //! The dashboard's reads (contract §19): the live tail's poll by id, the
 //! hourly counts of its charts, the users per role and state.
 
-use serde_json::Value;
-
 use super::Store;
+use super::audit::StoredAudit;
 use crate::error::Result;
 use crate::store::contract::{AuditRecord, HourlyCount, UserCount};
 
@@ -11,7 +10,8 @@ const MICROS_PER_HOUR: i64 = 3_600_000_000;
 
 impl Store {
     pub async fn audit_from_id(&self, from: &str, limit: u32) -> Result<Vec<AuditRecord>> {
-        let rows = sqlx::query!(
+        let rows = sqlx::query_as!(
+            StoredAudit,
             "SELECT id, at, action, outcome, user_id, actor_id, ip, user_agent, detail FROM audit_events
               WHERE id >= $1 ORDER BY id LIMIT $2",
             from,
@@ -19,20 +19,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| AuditRecord {
-                id: r.id,
-                at: r.at,
-                action: r.action,
-                outcome: r.outcome,
-                user_id: r.user_id,
-                actor_id: r.actor_id,
-                ip: r.ip,
-                user_agent: r.user_agent,
-                detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null),
-            })
-            .collect())
+        Ok(rows.into_iter().map(AuditRecord::from).collect())
     }
 
     pub async fn audit_hourly(&self, since: i64) -> Result<Vec<HourlyCount>> {
