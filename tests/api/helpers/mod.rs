@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::Arc;
 use std::time::Duration;
 
 use authgate::Config;
@@ -12,6 +12,12 @@ use authgate::config::{MetricsBind, Secret};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+mod answers;
+mod log;
+
+pub use answers::*;
+pub use log::*;
 
 /// The signing secret of every test server (at least 32 characters).
 pub const TEST_SECRET: &str = "authgate-integration-tests-secret-0123456789";
@@ -120,7 +126,7 @@ pub async fn spawn_app_at(configure: impl FnOnce(&mut Config, SocketAddr)) -> Te
 
 /// The config of a test server on `db`, adjusted by `configure`.
 fn test_config(db: &TestDatabase, configure: impl FnOnce(&mut Config)) -> Config {
-    capture_deliveries();
+    log::capture_deliveries();
     let mut config = Config {
         database_url: db.url.clone(),
         secret_key: Some(Secret(TEST_SECRET.into())),
@@ -462,267 +468,6 @@ pub fn on_postgres() -> bool {
 }
 
 pub(crate) use super::db::TestDatabase;
-
-// ---------------------------------------------------------------- metrics
-
-/// `GET /metrics` on `addr`: a 200 of Prometheus text.
-pub async fn scrape(app: &TestApp, addr: SocketAddr) -> String {
-    let res = app.request(Method::GET, &format!("http://{addr}/metrics")).send_raw().await.expect("/metrics answers");
-    assert_eq!(res.status(), StatusCode::OK);
-    let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(content_type.starts_with("text/plain"), "Content-Type {content_type}");
-    assert!(res.headers().contains_key("x-request-id"), "no X-Request-Id on /metrics");
-    res.text().await.expect("a body")
-}
-
-/// The sum of the samples of `name` whose labels include every one of
-/// `labels` (0 when there is none yet).
-pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .filter(|(series, _)| *series == name || series.starts_with(&format!("{name}{{")))
-        .filter(|(series, _)| labels.iter().all(|(k, v)| series.contains(&format!("{k}=\"{v}\""))))
-        .map(|(_, value)| value.parse::<f64>().expect("a number"))
-        .sum()
-}
-
-// ---------------------------------------------------------------- answers
-
-impl Reply {
-    async fn read(res: reqwest::Response) -> Reply {
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.bytes().await.expect("the body is read");
-        let body: Value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("{status}: the body is not JSON ({e}): {:?}", String::from_utf8_lossy(&bytes)));
-        let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        assert!(
-            content_type.starts_with("application/json"),
-            "{status}: Content-Type is {content_type:?}, not application/json: {body}"
-        );
-        Reply { status, headers, body }
-    }
-
-    pub fn message(&self) -> &str {
-        self.body["message"].as_str().unwrap_or("")
-    }
-
-    /// The fields named under `errors`, sorted.
-    pub fn error_fields(&self) -> Vec<String> {
-        let mut fields: Vec<String> =
-            self.body["errors"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
-        fields.sort();
-        fields
-    }
-}
-
-/// Contract §1: `success` (as expected), a non-empty `message`, `data` an
-/// object or null, `errors` null or field -> non-empty list of strings.
-pub fn assert_envelope(body: &Value, success: bool) {
-    let obj = body.as_object().unwrap_or_else(|| panic!("the body is not an object: {body}"));
-    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(keys, ["data", "errors", "message", "success"], "envelope keys: {body}");
-    assert_eq!(body["success"], json!(success), "success: {body}");
-    let message = body["message"].as_str().unwrap_or_else(|| panic!("message is not a string: {body}"));
-    assert!(!message.trim().is_empty(), "message is empty: {body}");
-    assert!(body["data"].is_object() || body["data"].is_null(), "data is neither object nor null: {body}");
-    match &body["errors"] {
-        Value::Null => {}
-        Value::Object(fields) => {
-            assert!(!success, "a success carries errors: {body}");
-            for (field, messages) in fields {
-                let list = messages.as_array().unwrap_or_else(|| panic!("errors.{field} is not a list: {body}"));
-                assert!(!list.is_empty(), "errors.{field} is empty: {body}");
-                for m in list {
-                    assert!(m.as_str().is_some_and(|s| !s.is_empty()), "errors.{field} holds {m}: {body}");
-                }
-            }
-        }
-        other => panic!("errors is {other}, neither null nor an object: {body}"),
-    }
-}
-
-/// A 400 envelope whose `errors` name `field`.
-/// A 401 envelope.
-pub fn assert_unauthorized(r: &Reply, what: &str) {
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.body);
-    assert_envelope(&r.body, false);
-}
-
-pub fn assert_field_error(r: &Reply, field: &str) {
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "expected a 400 on {field}: {}", r.body);
-    assert_envelope(&r.body, false);
-    assert!(r.error_fields().iter().any(|f| f == field), "no error on {field}: {}", r.body);
-}
-
-/// A JSON string's text (fails the test for anything else).
-pub fn text(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("expected a string, got {v}")).to_string()
-}
-
-pub fn unique_email() -> String {
-    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
-}
-
-/// Waits (up to 10 s) until `n` events named `action` are stored; returns
-/// them. Work a flow does after its answer (a reset request, a resend)
-/// records its events later.
-pub async fn wait_for_audit(app: &TestApp, action: &str, n: usize) -> Vec<AuditRow> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let events = app.audit_events(action).await;
-        if events.len() >= n {
-            return events;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{} of {n} {action} events: {events:?}", events.len());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-// -------------------------------------------------------------- deliveries
-//
-// With no email or SMS channel configured, authgate writes each message to
-// the log (contract §8). The suite listens to that log as its outbox, so a
-// test can read the code a person would have received. Delivery runs off
-// the request path, so readers wait for it. Tests share the outbox: each
-// looks only at addresses of its own.
-
-#[derive(Debug, Clone)]
-pub struct Delivered {
-    pub channel: String,
-    pub to: String,
-    pub body: String,
-}
-
-static OUTBOX: Mutex<Vec<Delivered>> = Mutex::new(Vec::new());
-/// The fields of every access line (target `authgate::access`).
-static ACCESS_LOG: Mutex<Vec<Vec<(String, String)>>> = Mutex::new(Vec::new());
-
-/// Waits (up to 5 s) for the access line of the request with
-/// `X-Request-Id: request_id`, and returns its fields.
-pub async fn access_line(request_id: &str) -> Vec<(String, String)> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let mine = ACCESS_LOG
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|l| l.iter().any(|(k, v)| k == "request_id" && v == request_id))
-            .cloned();
-        if let Some(line) = mine {
-            return line;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no access line for request {request_id}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-/// The fields of every error the delivery queue logged (a send given up).
-static FAILURES: Mutex<Vec<Vec<(String, String)>>> = Mutex::new(Vec::new());
-
-/// Waits (up to 15 s) until the delivery queue has logged `n` given-up
-/// sends whose error mentions `needle`, and returns those errors.
-pub async fn wait_for_delivery_failures(needle: &str, n: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let seen = FAILURES.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let found: Vec<String> =
-            seen.iter().flat_map(|f| f.iter().map(|(_, v)| v.clone())).filter(|v| v.contains(needle)).collect();
-        if found.len() >= n {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "fewer than {n} delivery failures mention {needle:?}: {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Every message delivered to `to` so far, oldest first.
-pub fn messages_to(to: &str) -> Vec<Delivered> {
-    OUTBOX.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|m| m.to == to).cloned().collect()
-}
-
-/// Waits (up to 10 s) until `n` messages have reached `to`, then returns
-/// all of them.
-pub async fn wait_for_messages(to: &str, n: usize) -> Vec<Delivered> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = messages_to(to);
-        if got.len() >= n || tokio::time::Instant::now() > deadline {
-            assert!(got.len() >= n, "{} of {n} messages reached {to}: {got:?}", got.len());
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// The six-digit code in the `n`-th message (from 1) to `to`.
-pub async fn code_sent_to(to: &str, n: usize) -> String {
-    let message = &wait_for_messages(to, n).await[n - 1];
-    let code = message.body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6);
-    code.unwrap_or_else(|| panic!("no code in {message:?}")).to_string()
-}
-
-fn capture_deliveries() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        use tracing_subscriber::layer::SubscriberExt;
-        // TEST_LOG=1 also prints the server's log, for debugging.
-        let fmt = std::env::var_os("TEST_LOG").map(|_| tracing_subscriber::fmt::layer().with_test_writer());
-        let subscriber = tracing_subscriber::registry().with(OutboxLayer).with(fmt);
-        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
-    });
-}
-
-struct OutboxLayer;
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OutboxLayer {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "authgate::access" {
-            let mut fields = Fields::default();
-            event.record(&mut fields);
-            ACCESS_LOG.lock().unwrap_or_else(|e| e.into_inner()).push(fields.0);
-            return;
-        }
-        if event.metadata().target() == "authgate::delivery::queue"
-            && *event.metadata().level() == tracing::Level::ERROR
-        {
-            let mut fields = Fields::default();
-            event.record(&mut fields);
-            FAILURES.lock().unwrap_or_else(|e| e.into_inner()).push(fields.0);
-            return;
-        }
-        if event.metadata().target() != "authgate::delivery" {
-            return;
-        }
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let message = Delivered { channel: fields.get("channel"), to: fields.get("to"), body: fields.get("body") };
-        OUTBOX.lock().unwrap_or_else(|e| e.into_inner()).push(message);
-    }
-}
-
-#[derive(Default)]
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn get(&self, name: &str) -> String {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
-    }
-}
-
-impl tracing::field::Visit for Fields {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.push((field.name().to_string(), value.to_string()));
-    }
-
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push((field.name().to_string(), format!("{value:?}")));
-    }
-}
 
 // ------------------------------------------- sessions and admin API (§12, §13)
 //
